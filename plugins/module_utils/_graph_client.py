@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import re
 import time
@@ -79,7 +80,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
         seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
-    if seconds != seconds or seconds in (float('inf'), float('-inf')):  # NaN or infinite
+    if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
 

@@ -376,7 +376,7 @@ def test_transport_error_messages():
 def test_combined_ca_bundle_is_default_store_plus_extra_and_removed_at_exit(tmp_path, rsa_pair, monkeypatch):
     registered = []
     monkeypatch.setattr(_auth.atexit, 'register', lambda func, *args: registered.append((func, args)))
-    _, cert = rsa_pair
+    cert = rsa_pair[1]
     extra = tmp_path / 'extra.pem'
     extra.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     session = build_session(_auth.settings_from_params(params(access_token='x', ca_bundle=str(extra))))
