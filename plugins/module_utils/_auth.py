@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import re
@@ -384,10 +385,14 @@ def build_session(settings: AuthSettings) -> EntraSession:
 _CERT_VERIFY_RE = re.compile(r'certificate verify failed: ([^(\'"]+)')
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f'{parts.scheme}://{parts.netloc}' if parts.netloc else url
+
+
 def describe_transport_error(exc: Exception, url: str) -> str:
     """One line for a connection or TLS failure, naming the host and what to set."""
-    parts = urlsplit(url)
-    origin = f'{parts.scheme}://{parts.netloc}' if parts.netloc else url
+    origin = _origin(url)
     text = str(exc)
     if isinstance(exc, requests.exceptions.SSLError):
         match = _CERT_VERIFY_RE.search(text)
@@ -622,8 +627,23 @@ def acquire_token(settings: AuthSettings, session: t.Any) -> str:
                 **app_kwargs,
             )
             result = app.acquire_token_for_client(scopes=[settings.scope])
+    except requests.exceptions.HTTPError as exc:
+        # msal raises for a 5xx answer of the token endpoint
+        response = exc.response
+        status = f'HTTP {response.status_code} {response.reason or ""}'.strip() if response is not None else 'an HTTP error'
+        where = _origin(getattr(response, 'url', None) or url)
+        raise AuthError(f'The login endpoint {where} answered {status} to the token request; try again later, '
+                        f'or check {option_hint("cloud")} / {option_hint("authority_host")}.') from None
     except requests.exceptions.RequestException as exc:
-        raise AuthError(_scrub(describe_transport_error(exc, getattr(exc.request, 'url', None) or url), settings, extra_secrets)) from None
+        message = describe_transport_error(exc, getattr(exc.request, 'url', None) or url)
+        if settings.method == 'managed_identity':
+            message = (f'Managed identity endpoint not reachable: {message} auth_method=managed_identity works on an Azure host '
+                       'with a managed identity (or where IDENTITY_ENDPOINT and IDENTITY_HEADER are set).')
+        raise AuthError(_scrub(message, settings, extra_secrets)) from None
+    except json.JSONDecodeError:
+        what = 'managed identity endpoint' if settings.method == 'managed_identity' else f'login endpoint {settings.authority}'
+        raise AuthError(f'The {what} did not answer with JSON; check {option_hint("cloud")} / {option_hint("authority_host")} '
+                        'and any proxy in between.') from None
     except ValueError as exc:
         if settings.method == 'managed_identity':
             raise AuthError(_scrub(f'Managed identity token request failed: {_first_sentence(str(exc))}', settings, extra_secrets)) from None
