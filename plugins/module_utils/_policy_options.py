@@ -21,8 +21,8 @@ from typing import Any
 
 from ansible_collections.entra.autopilot.plugins.module_utils._errors import EntraError
 from ansible_collections.entra.autopilot.plugins.module_utils._policy import JoinPolicy, Membership
+from ansible_collections.entra.autopilot.plugins.module_utils._principals import NOBODY_CAN_JOIN_WARNING
 
-SCOPES = ('all', 'selected', 'none')
 QUOTA_MAX = 100
 
 MFA_WARNING = (
@@ -187,10 +187,8 @@ class PolicyOptions:
     def warnings(self, current: JoinPolicy, desired: JoinPolicy) -> list[str]:
         """Warnings about the result that do not need Graph (group contents are checked by the module)."""
         warnings = []
-        join = desired.allowed_to_join
-        if self.join.managed and join.scope == 'selected' and not join.users and not join.groups:
-            warnings.append('allowed_to_join is selected with no users and no groups: nobody can join devices to Microsoft Entra. '
-                            'Add users or groups, or set allowed_to_join: none to say so explicitly.')
+        if self.join.managed and desired.allowed_to_join.is_empty_selection:
+            warnings.append(NOBODY_CAN_JOIN_WARNING + ' Add users or groups, or set allowed_to_join: none to say so explicitly.')
         if self.user_device_quota == 0 and current.user_device_quota != 0:
             warnings.append('user_device_quota: 0 means no user can join or register any more devices.')
         if self.require_mfa and not current.require_mfa:

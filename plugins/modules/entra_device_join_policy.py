@@ -119,6 +119,7 @@ seealso:
 extends_documentation_fragment:
   - entra.autopilot.connection
   - entra.autopilot.attributes
+  - entra.autopilot.attributes.action_group
 attributes:
   check_mode:
     support: full
@@ -267,7 +268,7 @@ from ansible_collections.entra.autopilot.plugins.module_utils._policy_options im
     policy_ids,
 )
 from ansible_collections.entra.autopilot.plugins.module_utils._policy_store import PolicyStore
-from ansible_collections.entra.autopilot.plugins.module_utils._principals import PrincipalResolver, groups_without_users_warnings
+from ansible_collections.entra.autopilot.plugins.module_utils._principals import PrincipalResolver, group_warnings
 
 SCOPE_CHOICES = ['all', 'selected', 'none']
 
@@ -300,18 +301,21 @@ def apply_policy(module: EntraModule) -> dict:
     users, groups = options.entries()
     user_ids: dict[str, str] = {}
     group_ids: dict[str, str] = {}
+    names = None  # existing principals by id, for warnings and the diff
     if users or groups:
         # Ids already in the policy need not exist: a complete list may keep the id of a deleted object.
         resolved = resolver.resolve(users, groups, known_ids=policy_ids(current))
-        user_ids, group_ids = entry_ids(users, resolved.users), entry_ids(groups, resolved.groups)
+        user_ids, group_ids, names = entry_ids(users, resolved.users), entry_ids(groups, resolved.groups), resolved.principals
     desired = options.desired(current, user_ids, group_ids)
 
-    warnings = options.warnings(current, desired)
-    added = groups_added(current, desired)
-    if added:
-        warnings += groups_without_users_warnings(resolver, added)
-    for warning in warnings:
+    for warning in options.warnings(current, desired):
         module.warn(warning)
+    # only groups that exist can be counted (a deleted id kept from the other list has nothing to count)
+    added = [names[group_id] for group_id in sorted(groups_added(current, desired)) if group_id in (names or {})]
+    if added:
+        counts = resolver.group_user_counts(group.id for group in added)
+        for warning in group_warnings(added, counts):
+            module.warn(warning)
 
     changed = desired != current
     policy = raw
@@ -322,7 +326,9 @@ def apply_policy(module: EntraModule) -> dict:
 
     result = {'changed': changed, 'policy': policy, 'config': to_config(desired)}
     if module._diff:
-        names = resolver.lookup_ids(policy_ids(current) | policy_ids(desired))
+        if names is None:
+            known = policy_ids(current)
+            names = resolver.lookup_ids(known) if known else {}
         result['diff'] = {'before': to_readable(current, names), 'after': to_readable(desired, names)}
     return result
 

@@ -10,7 +10,7 @@ module: entra_device_join_policy_info
 short_description: Read who may join devices to Microsoft Entra, and the rest of the device registration policy
 version_added: 0.1.0
 description:
-  - Reads the Microsoft Entra device registration policy (Microsoft Graph C(policies/deviceRegistrationPolicy)):
+  - Reads the Microsoft Entra device registration policy (Microsoft Graph C(policies/deviceRegistrationPolicy)) -
     the setting C(Users may join devices to Microsoft Entra) (B(All), B(Selected) or B(None)), the maximum number of
     devices per user, the multifactor authentication requirement, the local administrators of joined devices and LAPS.
   - Returns the policy three ways. RV(policy) is the raw Graph object. RV(config) uses the option names of
@@ -34,17 +34,8 @@ seealso:
 extends_documentation_fragment:
   - entra.autopilot.connection
   - entra.autopilot.attributes
-attributes:
-  check_mode:
-    support: full
-    details:
-      - The module only reads; it runs the same in check mode.
-  diff_mode:
-    support: N/A
-    details:
-      - The module changes nothing, so there is no diff.
-  idempotent:
-    support: full
+  - entra.autopilot.attributes.action_group
+  - entra.autopilot.attributes.info_module
 """
 
 EXAMPLES = r"""

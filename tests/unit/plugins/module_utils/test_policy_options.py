@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from ansible_collections.entra.autopilot.plugins.module_utils._policy import (
+    SCOPES,
     JoinPolicy,
     Membership,
     parse_policy,
@@ -21,7 +22,6 @@ from ansible_collections.entra.autopilot.plugins.module_utils._policy import (
 )
 from ansible_collections.entra.autopilot.plugins.module_utils._policy_options import (
     MFA_WARNING,
-    SCOPES,
     OptionsError,
     PolicyOptions,
     groups_added,
