@@ -32,6 +32,8 @@ def integration_config(state: dict[str, Any], emulator_python: str, state_file: 
     return {
         'emulator_url': state['url'],
         'emulator_control_url': state['control_url'],
+        'emulator_authority_host': state['authority_host'],
+        'emulator_graph_endpoint': state['graph_endpoint'],
         'emulator_ca_bundle': state['ca_bundle'],
         'emulator_state_file': state_file,
         'emulator_python': emulator_python,
