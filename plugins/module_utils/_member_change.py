@@ -6,11 +6,11 @@
 # The interfaces in this file are meant for use within the entra.autopilot collection
 # and may not remain stable to outside uses. Changes may be made in ANY release, even a bugfix release.
 
-"""Adding or removing single members of the Selected join list, without losing concurrent updates.
+"""Adding single members to, or removing them from, the Selected join list without losing concurrent updates.
 
-``decide`` is the pure rule (what a change does for each join scope); ``apply_member_change`` is the
-read-modify-write around it: under the per-tenant lock it reads the policy, writes the full body with
-only the named entries changed, reads it back and repeats (bounded) when another writer overwrote it.
+``resolve_change`` turns the task's entries into object ids; ``decide`` is the rule for each join scope (pure);
+``apply_member_change`` is the read-modify-write around it: under the per-tenant lock it reads the policy, writes the
+full body with only the named entries changed, reads it back and writes again (bounded) when another writer undid it.
 """
 
 from __future__ import annotations
@@ -22,18 +22,18 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 
 from ansible_collections.entra.autopilot.plugins.module_utils._errors import EntraError
-from ansible_collections.entra.autopilot.plugins.module_utils._policy import Membership
+from ansible_collections.entra.autopilot.plugins.module_utils._policy import JoinPolicy, Membership
 from ansible_collections.entra.autopilot.plugins.module_utils._policy_store import PolicyStore
+from ansible_collections.entra.autopilot.plugins.module_utils._principals import (
+    Principal,
+    PrincipalResolver,
+    nobody_can_join_warning,
+)
 
-# What PolicyStore.write verifies in the PUT response: the join membership, nothing else.
-JOIN_FIELDS = ('allowed_to_join', 'users', 'groups')
+# What PolicyStore.write checks in the PUT response: the join scope and its lists, nothing else.
+JOIN_FIELDS = ('allowed_to_join',)
 
 DEFAULT_ATTEMPTS = 5
-
-EMPTY_SELECTED_WARNING = (
-    'The Selected list of "Users may join devices to Microsoft Entra" is now empty, so nobody can join devices '
-    'until a user or group is added. The scope stays Selected; use entra.autopilot.entra_device_join_policy to change it.'
-)
 
 
 @dataclass(frozen=True)
@@ -66,20 +66,55 @@ class Decision:
 class Applied:
     """The outcome of ``apply_member_change``."""
 
-    decision: Decision  # decided on the first read under the lock
+    before: JoinPolicy  # as read under the lock
+    decision: Decision  # decided on that read
     raw: dict  # the policy as read back after the last write, or as read when nothing was written
     writes: int  # PUT requests made (more than one when a concurrent writer undid ours)
 
 
 def _entries_text(entries: Iterable[str]) -> str:
-    named = ', '.join(entries)
-    return named or 'the named users and groups'
+    return ', '.join(entries) or 'the named users and groups'
+
+
+def check_entries(users: list[str], groups: list[str]) -> None:
+    """Reject empty entries, and a task that names nobody, before anything is read."""
+    problems = ['%s: entry %d is empty.' % (option, index) for option, entries in (('users', users), ('groups', groups))
+                for index, entry in enumerate(entries, 1) if not entry or not entry.strip()]
+    if problems:
+        raise EntraError('Invalid options, nothing was changed: %s Give each user as an object id or userPrincipalName, '
+                         'each group as an object id or display name.' % ' '.join(problems), problems=problems)
+    if not users and not groups:
+        raise EntraError('Nothing to change: users and groups are both empty. Name at least one user or group.')
+
+
+def resolve_change(resolver: PrincipalResolver, current: JoinPolicy, state: str, users: list[str],
+                   groups: list[str]) -> tuple[MemberChange, dict[str, Principal], list[str]]:
+    """The task's entries as a MemberChange, the principals found by id (for names), and warnings.
+
+    Resolution only matters while the scope is Selected (with All or None nothing is stored), so no lookup is made
+    otherwise. ``present``: every entry must name an existing user or group (an id already in the list need not);
+    any problem fails before anything is written. ``absent``: an id is removed even when its object was deleted; an
+    entry that names nothing is already absent (a warning); ambiguous names and entries of the wrong kind fail.
+    One getByIds covers the entries' ids and the current list, whose names the diff shows.
+    """
+    entries = tuple(dict.fromkeys(entry.strip() for entry in list(users) + list(groups)))
+    if current.allowed_to_join.scope != 'selected':
+        return MemberChange(state=state, entries=entries), {}, []
+    known = set(current.allowed_to_join.users | current.allowed_to_join.groups)
+    if state == 'absent':
+        known.update(entry.strip().lower() for entry in list(users) + list(groups))
+    resolved = resolver.resolve(users, groups, known_ids=known, allow_missing=state == 'absent')
+    warnings = ['%s %s names no existing %s, so it is not in the list; nothing to remove.' % (kind.capitalize(), entry, kind)
+                for kind, entry in resolved.missing]
+    change = MemberChange(state=state, users=frozenset(principal.id for principal in resolved.users.values()),
+                          groups=frozenset(principal.id for principal in resolved.groups.values()), entries=entries)
+    return change, resolved.principals, warnings
 
 
 def decide(current: Membership, change: MemberChange) -> Decision:
-    """Apply ``change`` to the join membership ``current`` by the rules of each scope.
+    """Apply ``change`` to the join membership ``current`` by the rule of its scope.
 
-    Only the named ids change; every other id (also of deleted objects) is kept as it is. The scope never changes.
+    Only the named ids change; every other id (also of deleted objects) is kept. The scope never changes.
     Raises EntraError when members are added while the scope is None.
     """
     if current.scope == 'all':
@@ -107,10 +142,10 @@ def decide(current: Membership, change: MemberChange) -> Decision:
     removed_users = change.users & current.users
     removed_groups = change.groups & current.groups
     after = replace(current, users=current.users - removed_users, groups=current.groups - removed_groups)
-    warnings: tuple[str, ...] = ()
-    if (removed_users or removed_groups) and not after.users and not after.groups:
-        warnings = (EMPTY_SELECTED_WARNING,)
-    return Decision(membership=after, removed_users=removed_users, removed_groups=removed_groups, warnings=warnings)
+    # removing the last member keeps Selected (never a silent switch to None or All), which nobody can use
+    warning = nobody_can_join_warning(after) if removed_users or removed_groups else None
+    return Decision(membership=after, removed_users=removed_users, removed_groups=removed_groups,
+                    warnings=(warning,) if warning else ())
 
 
 def apply_member_change(store: PolicyStore, change: MemberChange, *,
@@ -120,20 +155,21 @@ def apply_member_change(store: PolicyStore, change: MemberChange, *,
     """Read, decide, write and read back under ``lock()``; write again while a concurrent writer undid the change.
 
     Graph has no ETag for this policy (last writer wins), so two read-modify-writes that overlap lose one update.
-    ``lock`` serialises the writers of one controller; the read-back catches an overwrite by anyone else and
-    writes again, at most ``attempts`` times. ``lock=None`` and ``verify=False`` exist only so that tests can show
-    the race these two prevent; the module always passes both.
+    ``lock`` serialises the writers of one controller; the read-back catches an overwrite by anyone else and writes
+    again, ``attempts`` writes at most. ``lock=None`` and ``verify=False`` exist only so that tests can show the race
+    these two prevent; the module always passes both.
     """
     with (lock or nullcontext)():
-        raw, policy = store.read()
-        first = decision = decide(policy.allowed_to_join, change)
+        raw, before = store.read()
+        first = decision = decide(before.allowed_to_join, change)
+        policy = before
         writes = 0
         while decision.changed:
             if writes == attempts:
                 raise EntraError(
                     'The join list was changed by another writer after each of %d writes, so %s is still not in place. '
                     'Another tool or controller is editing "Users may join devices to Microsoft Entra" at the same time; '
-                    'run the task again when it is done.' % (attempts, _entries_text(change.entries)))
+                    'run the task again when it is done.' % (attempts, _entries_text(change.entries)), writes=writes)
             if writes:
                 # jittered, so that writers on other controllers that collided with us do not collide again
                 sleep(0.2 * writes + random.uniform(0, 0.3))
@@ -141,8 +177,8 @@ def apply_member_change(store: PolicyStore, change: MemberChange, *,
             writes += 1
             if not verify:
                 break
-            # read back: an overlapping writer (another controller, or a run without our lock) may have put the
-            # list it read before our write, undoing our change; then the change is decided again and rewritten
+            # read back: a writer that read before our write and wrote after it (another controller, or a run
+            # without the lock) put back the list it read, undoing our change; then decide again and rewrite
             raw, policy = store.read()
             decision = decide(policy.allowed_to_join, change)
-        return Applied(decision=first, raw=raw, writes=writes)
+        return Applied(before=before, decision=first, raw=raw, writes=writes)

@@ -66,11 +66,17 @@ seealso:
 extends_documentation_fragment:
   - entra.autopilot.connection
   - entra.autopilot.attributes
+  - entra.autopilot.attributes.action_group
 attributes:
   check_mode:
     support: full
+    details:
+      - Makes the same reads and the same decision as a real run, and writes nothing.
   diff_mode:
     support: full
+    details:
+      - The diff shows the join scope and the Selected list before and after, with user principal names and group
+        names instead of ids; an id whose object was deleted is shown as C(<id> (deleted)).
   idempotent:
     support: full
 """
@@ -140,7 +146,6 @@ added:
 removed:
   description:
     - The entries this task removed (or would remove in check mode).
-    - O(name) is null for an object that no longer exists.
   returned: success
   type: list
   elements: dict
@@ -213,3 +218,94 @@ diff:
       users: [anna@contoso.com, tech.jane@contoso.com]
       groups: []
 """
+
+from dataclasses import replace
+
+from ansible_collections.entra.autopilot.plugins.module_utils._lock import tenant_lock
+from ansible_collections.entra.autopilot.plugins.module_utils._member_change import (
+    Decision,
+    apply_member_change,
+    check_entries,
+    decide,
+    resolve_change,
+)
+from ansible_collections.entra.autopilot.plugins.module_utils._module import EntraModule
+from ansible_collections.entra.autopilot.plugins.module_utils._policy import JoinPolicy, parse_policy, render_put_body, to_config, to_readable
+from ansible_collections.entra.autopilot.plugins.module_utils._policy_store import PolicyStore
+from ansible_collections.entra.autopilot.plugins.module_utils._principals import PrincipalResolver, group_warnings
+
+DIFF_KEYS = ('allowed_to_join', 'users', 'groups')
+
+
+def entries_of(decision: Decision, kind: str, names: dict) -> list[dict]:
+    """``added`` or ``removed`` as [{id, type, name}]; name is None for a deleted object."""
+    result = []
+    for member_type, ids in (('user', getattr(decision, kind + '_users')), ('group', getattr(decision, kind + '_groups'))):
+        for object_id in sorted(ids):
+            principal = names.get(object_id)
+            result.append({'id': object_id, 'type': member_type, 'name': principal.name if principal else None})
+    return result
+
+
+def change_members(module: EntraModule) -> dict:
+    users, groups, state = module.params['users'] or [], module.params['groups'] or [], module.params['state']
+    check_entries(users, groups)
+    client = module.graph_client()
+    store, resolver = PolicyStore(client), PrincipalResolver(client)
+    raw, before = store.read()
+    looked_up = before.allowed_to_join.users | before.allowed_to_join.groups
+    change, names, warnings = resolve_change(resolver, before, state, users, groups)
+    decision = decide(before.allowed_to_join, change)
+    # named groups without user members let nobody join (the seed's note); one $batch counts them
+    adding = [names[group_id] for group_id in sorted(decision.added_groups) if group_id in names]
+    if adding:
+        warnings += group_warnings(adding, resolver.group_user_counts(group.id for group in adding))
+
+    after = replace(before, allowed_to_join=decision.membership)
+    policy = raw
+    if decision.changed and module.check_mode:
+        policy = {**raw, **render_put_body(raw, after)}
+    elif decision.changed:
+        settings = module.auth_settings()
+        applied = apply_member_change(store, change, lock=lambda: tenant_lock(settings.graph_endpoint, settings.tenant_id))
+        # decided again on the policy read under the lock: other runs may have changed it since the first read
+        before, decision, policy = applied.before, applied.decision, applied.raw
+        after = parse_policy(policy)
+
+    for warning in warnings + list(decision.warnings):
+        module.warn(warning)
+    result = {'changed': decision.changed, 'added': entries_of(decision, 'added', names),
+              'removed': entries_of(decision, 'removed', names), 'config': to_config(after), 'policy': policy}
+    if module._diff:
+        result['diff'] = readable_diff(resolver, names, looked_up | change.users | change.groups, before, after)
+    return result
+
+
+def readable_diff(resolver: PrincipalResolver, names: dict, looked_up: frozenset[str], before: JoinPolicy, after: JoinPolicy) -> dict:
+    """The join scope and lists before and after, with UPNs and group names (ids of deleted objects marked)."""
+    listed: set[str] = set()
+    for membership in (before.allowed_to_join, after.allowed_to_join):
+        listed.update(membership.users | membership.groups)
+    # ids that other runs added after the first read have not been looked up yet
+    unnamed = listed - set(names) - looked_up
+    if unnamed:
+        names = {**names, **resolver.lookup_ids(unnamed)}
+    return {side: {key: value for key, value in to_readable(policy, names).items() if key in DIFF_KEYS}
+            for side, policy in (('before', before), ('after', after))}
+
+
+def main() -> None:
+    module = EntraModule(
+        argument_spec=dict(
+            users=dict(type='list', elements='str'),
+            groups=dict(type='list', elements='str'),
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+        ),
+        required_one_of=[('users', 'groups')],
+        supports_check_mode=True,
+    )
+    module.run(lambda: change_members(module))
+
+
+if __name__ == '__main__':
+    main()

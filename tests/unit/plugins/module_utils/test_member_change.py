@@ -9,12 +9,9 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.entra.autopilot.plugins.module_utils._errors import EntraError
-from ansible_collections.entra.autopilot.plugins.module_utils._member_change import (
-    EMPTY_SELECTED_WARNING,
-    MemberChange,
-    decide,
-)
+from ansible_collections.entra.autopilot.plugins.module_utils._member_change import MemberChange, decide
 from ansible_collections.entra.autopilot.plugins.module_utils._policy import Membership
+from ansible_collections.entra.autopilot.plugins.module_utils._principals import NOBODY_CAN_JOIN_WARNING
 
 U1, U2, U3 = ('11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222',
               '33333333-3333-4333-8333-333333333333')
@@ -80,8 +77,8 @@ class TestSelected:
         assert decision.changed
         assert decision.membership == selected()
         assert decision.membership.scope == 'selected'
-        assert decision.warnings == (EMPTY_SELECTED_WARNING,)
-        assert 'nobody can join' in EMPTY_SELECTED_WARNING
+        assert decision.warnings == (NOBODY_CAN_JOIN_WARNING,)
+        assert 'nobody can join' in NOBODY_CAN_JOIN_WARNING
 
     def test_an_already_empty_list_does_not_warn_again(self):
         decision = decide(selected(), absent(users=[U1]))
