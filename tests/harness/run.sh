@@ -273,7 +273,9 @@ step_lint() {
     local tools="$WORK/venv/lint-py$PY_VERSION"
     ensure_venv "$tools" "$PY_BIN" ansible-lint
     cd "$COPY"
-    run_logged lint "$tools/bin/ansible-lint" --profile production
+    local -a color=()
+    [ -t 1 ] || color=(--nocolor)
+    run_logged lint "$tools/bin/ansible-lint" --profile production "${color[@]}"
 }
 
 step_demo() {
