@@ -196,6 +196,25 @@ class PolicyOptions:
         return warnings
 
 
+def check_join_configurable(raw: Mapping[str, Any], current: JoinPolicy, desired: JoinPolicy) -> None:
+    """Refuse a change of the join scope or local administrators when the tenant marks azureADJoin as read-only.
+
+    Graph rejects such a PUT; failing first says why and writes nothing (the other settings stay changeable).
+    """
+    join = raw.get('azureADJoin')
+    if not isinstance(join, Mapping) or join.get('isAdminConfigurable') is not False:
+        return
+    changed = [option for option, before, after in (
+        ('allowed_to_join', current.allowed_to_join, desired.allowed_to_join),
+        ('local_admins.global_admins', current.local_admins_global, desired.local_admins_global),
+        ('local_admins.registering_users', current.local_admins_registering, desired.local_admins_registering),
+    ) if before != after]
+    if changed:
+        raise OptionsError(['This tenant does not let administrators change who may join devices or who becomes local '
+                            'administrator (azureADJoin.isAdminConfigurable is false), so %s cannot be changed. Leave %s '
+                            'out of the task.' % (' and '.join(changed), 'it' if len(changed) == 1 else 'them')])
+
+
 def groups_added(current: JoinPolicy, desired: JoinPolicy) -> set[str]:
     """Ids of the groups the desired policy adds to the join scope or the local administrators."""
     added: set[str] = set()

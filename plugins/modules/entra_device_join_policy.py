@@ -263,6 +263,7 @@ from ansible_collections.entra.autopilot.plugins.module_utils._module import Ent
 from ansible_collections.entra.autopilot.plugins.module_utils._policy import render_put_body, to_config, to_readable
 from ansible_collections.entra.autopilot.plugins.module_utils._policy_options import (
     PolicyOptions,
+    check_join_configurable,
     entry_ids,
     groups_added,
     policy_ids,
@@ -307,6 +308,7 @@ def apply_policy(module: EntraModule) -> dict:
         resolved = resolver.resolve(users, groups, known_ids=policy_ids(current))
         user_ids, group_ids, names = entry_ids(users, resolved.users), entry_ids(groups, resolved.groups), resolved.principals
     desired = options.desired(current, user_ids, group_ids)
+    check_join_configurable(raw, current, desired)
 
     for warning in options.warnings(current, desired):
         module.warn(warning)

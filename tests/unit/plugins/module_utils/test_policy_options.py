@@ -24,6 +24,8 @@ from ansible_collections.entra.autopilot.plugins.module_utils._policy_options im
     MFA_WARNING,
     OptionsError,
     PolicyOptions,
+    check_join_configurable,
+    entry_ids,
     groups_added,
     policy_ids,
 )
@@ -287,6 +289,26 @@ def test_policy_ids_holds_both_lists():
     current = policy(SELECTED, local_admins_registering=Membership('selected', frozenset({U3}), frozenset({G2})))
     assert policy_ids(current) == {U1, G1, U3, G2}
     assert policy_ids(policy(Membership('all'), local_admins_registering=None)) == set()
+
+
+def test_entry_ids_use_the_principal_or_keep_a_known_deleted_id():
+    class Found:
+        id = U1.upper()
+
+    assert entry_ids(['alice@contoso.com', U3.upper()], {'alice@contoso.com': Found()}) == {'alice@contoso.com': U1, U3.upper(): U3}
+
+
+def test_a_join_block_that_is_not_admin_configurable_refuses_join_changes_only():
+    raw = {'azureADJoin': {'isAdminConfigurable': False}}
+    current = policy(SELECTED)
+    check_join_configurable(raw, current, options(user_device_quota=3, laps_enabled=True).desired(current, {}, {}))
+    check_join_configurable(raw, current, current)
+    with pytest.raises(OptionsError) as caught:
+        check_join_configurable(raw, current, options(allowed_to_join='all', local_admins={'global_admins': False}).desired(current, {}, {}))
+    assert 'azureADJoin.isAdminConfigurable is false' in str(caught.value)
+    assert 'allowed_to_join and local_admins.global_admins cannot be changed. Leave them out of the task.' in str(caught.value)
+    check_join_configurable({'azureADJoin': {'isAdminConfigurable': True}}, current, policy(Membership('all')))
+    check_join_configurable({'azureADJoin': {}}, current, policy(Membership('all')))
 
 
 # --- round trips and preservation over many random tenants --------------------------------------------------------
