@@ -42,6 +42,7 @@ else:
 
 try:
     import msal
+    import msal.exceptions
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -585,13 +586,24 @@ def _scrub(text: str, settings: AuthSettings, extra: t.Iterable[str] = ()) -> st
 
 
 def _authority_error(settings: AuthSettings, exc: Exception) -> str:
-    cause = exc.__context__ or exc.__cause__
-    status = re.search(r'HTTP status: (\d+)', str(cause) if cause else str(exc))
+    """msal could not read the tenant's OpenID configuration (unknown tenant, wrong host)."""
+    text = str(exc.__context__ or exc.__cause__ or exc)
+    status = re.search(r'HTTP status: (\d+)', text)
     got = f' (HTTP {status.group(1)})' if status else ''
-    return (
-        f'The login endpoint {settings.authority} has no OpenID configuration{got}: check {option_hint("tenant_id")} '
-        f'and {option_hint("cloud")} / {option_hint("authority_host")}.'
-    )
+    fix = f'check {option_hint("tenant_id")} and {option_hint("cloud")} / {option_hint("authority_host")}'
+    body = re.search(r'Error: (\{.*\})\s*$', text, re.S)
+    if body:
+        try:
+            result = json.loads(body.group(1))
+        except ValueError:
+            result = None
+        if isinstance(result, dict) and result.get('error'):
+            error = str(result['error'])
+            match = re.match(r'\s*AADSTS(\d+):\s*(.*)', str(result.get('error_description') or ''), re.S)
+            label = f'AADSTS{match.group(1)} {error}' if match else error
+            sentence = _first_sentence(match.group(2)) if match else ''
+            return f'The login endpoint {settings.authority} rejected the tenant{got}: {label}: {sentence} Fix: {fix}.'
+    return f'The login endpoint {settings.authority} has no OpenID configuration{got}: {fix}.'
 
 
 def acquire_token(settings: AuthSettings, session: t.Any) -> str:
@@ -615,7 +627,8 @@ def acquire_token(settings: AuthSettings, session: t.Any) -> str:
             else:
                 assertion = _read_federated_token(settings)
                 extra_secrets.append(assertion)
-                credential = {'client_assertion': assertion}
+                # a callable, as msal asks for: it is only called for this run's single token request
+                credential = {'client_assertion': lambda: assertion}
             app_kwargs: dict[str, t.Any] = {}
             if not settings.instance_discovery:
                 app_kwargs['instance_discovery'] = False
@@ -627,12 +640,15 @@ def acquire_token(settings: AuthSettings, session: t.Any) -> str:
                 **app_kwargs,
             )
             result = app.acquire_token_for_client(scopes=[settings.scope])
-    except requests.exceptions.HTTPError as exc:
-        # msal raises for a 5xx answer of the token endpoint
-        response = exc.response
-        status = f'HTTP {response.status_code} {response.reason or ""}'.strip() if response is not None else 'an HTTP error'
-        where = _origin(getattr(response, 'url', None) or url)
-        raise AuthError(f'The login endpoint {where} answered {status} to the token request; try again later, '
+    except (requests.exceptions.HTTPError, msal.exceptions.MsalServiceError) as exc:
+        # msal raises for a 5xx answer of the token endpoint (MsalServiceError "HTTP Error: 503" in recent versions)
+        response = getattr(exc, 'response', None)
+        if response is not None:
+            status = f'HTTP {response.status_code} {response.reason or ""}'.strip()
+        else:
+            found = re.search(r'\b([45]\d\d)\b', str(exc))
+            status = f'HTTP {found.group(1)}' if found else 'an error'
+        raise AuthError(f'The login endpoint {settings.authority_host} answered {status} to the token request; try again later, '
                         f'or check {option_hint("cloud")} / {option_hint("authority_host")}.') from None
     except requests.exceptions.RequestException as exc:
         message = describe_transport_error(exc, getattr(exc.request, 'url', None) or url)

@@ -18,10 +18,12 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from ansible_collections.entra.autopilot.plugins.module_utils import _auth
+from ansible_collections.entra.autopilot.plugins.module_utils._graph_client import GraphClient
 from ansible_collections.entra.autopilot.plugins.module_utils._auth import (
     CLOUDS,
     AuthError,
     AuthSettings,
+    acquire_token,
     build_session,
     describe_token_error,
     describe_transport_error,
@@ -430,3 +432,212 @@ def test_msal_loggers_are_silent():
     logger = logging.getLogger('msal.application')
     assert not logger.isEnabledFor(logging.CRITICAL)
     assert not logging.getLogger('msal.managed_identity').isEnabledFor(logging.DEBUG)
+
+
+# --- real msal + requests over HTTPS against the emulator -----------------------------------------------------------
+
+def emulator_params(tenant, **options):
+    """Module parameters for an emulator tenant (its own login and Graph hosts, its CA)."""
+    values = params(tenant_id=tenant['tenant_id'], client_id=tenant['client_id'], authority_host=tenant['authority_host'],
+                    graph_endpoint=tenant['graph_endpoint'], ca_bundle=tenant['ca_bundle'])
+    values.update(options)
+    return values
+
+
+def token_for(values):
+    settings = settings_from_params(values)
+    session = build_session(settings)
+    return settings, session, acquire_token(settings, session)
+
+
+def read_policy(settings, session, token):
+    client = GraphClient(session, settings.graph_endpoint, settings.api_version, token, timeout=10, max_retries=0)
+    return client.get('policies/deviceRegistrationPolicy')
+
+
+def new_entries(emulator, tenant, since):
+    return [(entry['kind'], entry['method'], entry['status']) for entry in emulator.control.log(tenant=tenant['tenant_id'], since=since)]
+
+
+def secrets_of(tenant):
+    values = [tenant['client_secret'], tenant['pfx_password'], tenant['readonly_client_secret'],
+              tenant['managed_identity']['identity_header']]
+    with open(tenant['federated_token_file'], encoding='utf-8') as handle:
+        values.append(handle.read().strip())
+    return [value for value in values if value]
+
+
+CREDENTIALS = {
+    'client_secret': lambda tenant: {'client_secret': tenant['client_secret']},
+    'pem': lambda tenant: {'client_certificate_path': tenant['certificate_path']},
+    'encrypted_pem': lambda tenant: {'client_certificate_path': tenant['encrypted_certificate_path'],
+                                     'client_certificate_password': tenant['pfx_password']},
+    'pfx': lambda tenant: {'client_certificate_path': tenant['pfx_path'], 'client_certificate_password': tenant['pfx_password']},
+    'workload_identity': lambda tenant: {'federated_token_file': tenant['federated_token_file']},
+}
+
+
+@pytest.mark.parametrize('credential', list(CREDENTIALS))
+def test_app_credentials_get_a_token_graph_accepts(emulator, tenant, credential):
+    since = emulator.control.last_seq()
+    settings, session, token = token_for(emulator_params(tenant, **CREDENTIALS[credential](tenant)))
+    assert settings.method == {'pem': 'client_certificate', 'encrypted_pem': 'client_certificate',
+                               'pfx': 'client_certificate'}.get(credential, credential)
+    assert settings.instance_discovery is False
+    assert read_policy(settings, session, token)['id'] == 'deviceRegistrationPolicy'
+    # no instance discovery at login.microsoftonline.com: the tenant's OpenID configuration, one token request, the call
+    assert new_entries(emulator, tenant, since) == [('discovery', 'GET', 200), ('token', 'POST', 200), ('graph', 'GET', 200)]
+
+
+@pytest.mark.parametrize('user_assigned', [False, True])
+@pytest.mark.parametrize('source', ['app_service', 'imds'])
+def test_managed_identity(emulator, tenant, monkeypatch, source, user_assigned):
+    identity = tenant['managed_identity']
+    for name in ('IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'IDENTITY_SERVER_THUMBPRINT', 'MSI_ENDPOINT', 'MSI_SECRET', 'IMDS_ENDPOINT'):
+        monkeypatch.delenv(name, raising=False)
+    if source == 'app_service':
+        monkeypatch.setenv('IDENTITY_ENDPOINT', identity['identity_endpoint'])
+        monkeypatch.setenv('IDENTITY_HEADER', identity['identity_header'])
+    else:
+        monkeypatch.setenv('AZURE_POD_IDENTITY_AUTHORITY_HOST', identity['imds_host'])
+    client_id = identity['user_assigned_client_id'] if user_assigned else None
+    since = emulator.control.last_seq()
+    settings, session, token = token_for(params(auth_method='managed_identity', client_id=client_id, graph_endpoint=tenant['graph_endpoint'],
+                                                ca_bundle=tenant['ca_bundle']))
+    assert read_policy(settings, session, token)['id'] == 'deviceRegistrationPolicy'
+    entries = emulator.control.log(tenant=tenant['tenant_id'], since=since)
+    assert [(entry['kind'], entry['status']) for entry in entries] == [('msi', 200), ('graph', 200)]
+    assert (entries[0]['query'].get('client_id') == client_id) if user_assigned else ('client_id' not in entries[0]['query'])
+
+
+def test_managed_identity_unreachable(monkeypatch):
+    import socket
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    for name in ('IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'MSI_ENDPOINT', 'MSI_SECRET', 'IMDS_ENDPOINT'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('AZURE_POD_IDENTITY_AUTHORITY_HOST', f'http://127.0.0.1:{port}')
+    with pytest.raises(AuthError) as err:
+        token_for(params(auth_method='managed_identity'))
+    assert str(err.value).startswith(f'Managed identity endpoint not reachable: Cannot connect to http://127.0.0.1:{port} (')
+
+
+def test_access_token_skips_msal(emulator, tenant):
+    token = emulator.control.token(tenant['tenant_id'], tenant['client_id'])
+    since = emulator.control.last_seq()
+    settings, session, used = token_for(emulator_params(tenant, client_id=None, tenant_id=None, access_token=token))
+    assert used == token
+    assert read_policy(settings, session, used)['id'] == 'deviceRegistrationPolicy'
+    assert new_entries(emulator, tenant, since) == [('graph', 'GET', 200)]
+
+
+def assert_clean(message, tenant, *extra):
+    assert '\n' not in message
+    for secret in [*secrets_of(tenant), *extra]:
+        assert secret not in message
+
+
+def test_wrong_secret(emulator, tenant):
+    wrong = 'emu~ThisIsNotTheSecret.1234567890'
+    with pytest.raises(AuthError) as err:
+        token_for(emulator_params(tenant, client_secret=wrong))
+    msg = str(err.value)
+    assert msg.startswith(f"Token request (client_secret) for app {tenant['client_id']} in tenant {tenant['tenant_id']} at "
+                          f"{tenant['authority_host']} failed: AADSTS7000215 invalid_client: Invalid client secret provided.")
+    assert 'Fix: check client_secret (AZURE_CLIENT_SECRET or AZURE_SECRET)' in msg
+    assert_clean(msg, tenant, wrong)
+
+
+def test_expired_secret(tenant):
+    app = tenant['apps']['expired-secret']
+    with pytest.raises(AuthError) as err:
+        token_for(emulator_params(tenant, client_id=app['client_id'], client_secret=app['client_secret']))
+    assert 'AADSTS7000222 invalid_client' in str(err.value)
+    assert 'the client secret has expired' in str(err.value)
+    assert_clean(str(err.value), tenant, app['client_secret'])
+
+
+def test_unregistered_certificate(tenant):
+    with pytest.raises(AuthError) as err:
+        token_for(emulator_params(tenant, client_certificate_path=tenant['unregistered_certificate_path']))
+    assert 'AADSTS700027 invalid_client' in str(err.value)
+    assert 'upload this certificate to the app registration' in str(err.value)
+
+
+def test_wrong_pfx_password_fails_before_any_request(emulator, tenant):
+    since = emulator.control.last_seq()
+    with pytest.raises(AuthError) as err:
+        token_for(emulator_params(tenant, client_certificate_path=tenant['pfx_path'], client_certificate_password='not-the-password'))
+    assert 'cannot be opened with client_certificate_password' in str(err.value)
+    assert_clean(str(err.value), tenant, 'not-the-password')
+    assert new_entries(emulator, tenant, since) == []
+
+
+def test_unknown_tenant(emulator, tenant):
+    unknown = '00000000-0000-0000-0000-00000000beef'
+    with pytest.raises(AuthError) as err:
+        token_for(emulator_params(tenant, tenant_id=unknown, client_secret=tenant['client_secret']))
+    msg = str(err.value)
+    assert msg.startswith(f"The login endpoint {tenant['authority_host']}/{unknown} rejected the tenant (HTTP 400): AADSTS90002")
+    assert msg.endswith('Fix: check tenant_id (AZURE_TENANT_ID or AZURE_TENANT) and cloud (AZURE_CLOUD_ENVIRONMENT) / '
+                        'authority_host (AZURE_AUTHORITY_HOST).')
+    assert_clean(msg, tenant)
+
+
+def test_workload_identity_file_is_read_on_each_run(emulator, tenant, tmp_path):
+    app = tenant['apps']['automation']
+    path = tmp_path / 'token.jwt'
+    path.write_text(emulator.control.federated_token(app['federated_subject']))
+    values = emulator_params(tenant, federated_token_file=str(path))
+    assert token_for(values)[2]
+    path.write_text('')
+    since = emulator.control.last_seq()
+    with pytest.raises(AuthError, match='is empty'):
+        token_for(values)
+    assert new_entries(emulator, tenant, since) == []
+    path.write_text(emulator.control.federated_token('system:serviceaccount:other:intruder'))
+    with pytest.raises(AuthError) as err:
+        token_for(values)
+    assert 'AADSTS70021' in str(err.value)
+    assert_clean(str(err.value), tenant, path.read_text())
+
+
+def test_token_endpoint_unavailable(emulator, tenant):
+    emulator.control.fault(tenant=tenant['tenant_id'], kind='token', path='token', status=503, count=1)
+    with pytest.raises(AuthError) as err:
+        token_for(emulator_params(tenant, client_secret=tenant['client_secret']))
+    assert str(err.value).startswith(f"The login endpoint {tenant['authority_host']} answered HTTP 503")
+
+
+# --- TLS trust against the emulator's own CA ------------------------------------------------------------------------
+
+def test_untrusted_ca(emulator, tenant, monkeypatch):
+    monkeypatch.delenv('REQUESTS_CA_BUNDLE', raising=False)
+    monkeypatch.delenv('CURL_CA_BUNDLE', raising=False)
+    with pytest.raises(AuthError) as err:
+        token_for(emulator_params(tenant, ca_bundle=None, client_secret=tenant['client_secret']))
+    msg = str(err.value)
+    assert msg.startswith(f"The TLS certificate of {tenant['authority_host']} is not trusted (certificate verify failed: ")
+    assert 'Set ca_bundle' in msg and 'REQUESTS_CA_BUNDLE' in msg
+    assert_clean(msg, tenant)
+
+
+def test_requests_ca_bundle_alone_is_honoured(tenant, monkeypatch):
+    monkeypatch.setenv('REQUESTS_CA_BUNDLE', tenant['ca_bundle'])
+    settings, session, token = token_for(emulator_params(tenant, ca_bundle=None, client_secret=tenant['client_secret']))
+    assert read_policy(settings, session, token)['id'] == 'deviceRegistrationPolicy'
+
+
+def test_ca_bundle_wins_over_requests_ca_bundle(tenant, monkeypatch):
+    # REQUESTS_CA_BUNDLE names a bundle without the emulator's CA; ca_bundle must still be used for login and Graph
+    monkeypatch.setenv('REQUESTS_CA_BUNDLE', requests.certs.where())
+    settings, session, token = token_for(emulator_params(tenant, client_secret=tenant['client_secret']))
+    assert read_policy(settings, session, token)['id'] == 'deviceRegistrationPolicy'
+
+
+def test_validate_certs_false_wins_over_requests_ca_bundle(tenant, monkeypatch, recwarn):
+    monkeypatch.setenv('REQUESTS_CA_BUNDLE', requests.certs.where())
+    settings, session, token = token_for(emulator_params(tenant, ca_bundle=None, validate_certs=False, client_secret=tenant['client_secret']))
+    assert read_policy(settings, session, token)['id'] == 'deviceRegistrationPolicy'
+    assert not [w for w in recwarn if 'InsecureRequestWarning' in type(w.message).__name__]
