@@ -125,7 +125,7 @@ def group_filter_path(display_name: str) -> str:
     return 'groups?$filter=%s&$select=%s' % (quote("displayName eq '%s'" % literal, safe="'"), _GROUP_SELECT)
 
 
-def _count_value(body: Any) -> int | None:
+def parse_count(body: Any) -> int | None:
     """A ``$count`` answer: a JSON number, a numeric string, or (inside ``$batch``) base64 of the text."""
     if isinstance(body, int) and not isinstance(body, bool):
         return body
@@ -303,7 +303,7 @@ class PrincipalResolver:
         for group_id, request in zip(ids, count_requests):
             answer = answers.get(request.id)
             if answer is not None and answer.status == 200:
-                count = _count_value(answer.body)
+                count = parse_count(answer.body)
                 if count is not None:
                     counts[group_id] = count
         return counts

@@ -21,11 +21,11 @@ from ansible_collections.entra.autopilot.plugins.module_utils._principals import
     PrincipalResolver,
     ResolutionError,
     Resolved,
-    _count_value,
     group_filter_path,
     group_warnings,
     is_object_id,
     nobody_can_join_warning,
+    parse_count,
     user_path,
 )
 
@@ -74,11 +74,11 @@ class TestCounts:
         (base64.b64encode(b'7\r\n').decode(), 7),
     ])
     def test_count_body_shapes(self, body, expected):
-        assert _count_value(body) == expected
+        assert parse_count(body) == expected
 
     @pytest.mark.parametrize('body', [None, True, {'value': 3}, 'many', base64.b64encode(b'many').decode(), '-1', 1.5])
     def test_unreadable_counts(self, body):
-        assert _count_value(body) is None
+        assert parse_count(body) is None
 
 
 class TestWarnings:
