@@ -293,6 +293,7 @@ step_demo() {
         ANSIBLE_HOME="$WORK/ansible-home" \
         ANSIBLE_LOCALHOST_WARNING=false \
         ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
+        ANSIBLE_CALLBACK_RESULT_FORMAT=yaml \
         "$VENV/bin/ansible-playbook" "$playbook" -e "entra_ca_bundle=$(state_value ca_bundle)" ||
         fail "the demo playbook failed (emulator log: $EMULATOR_DIR/emulator.log)"
     stop_emulator
