@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import email.utils
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from ansible_collections.entra.autopilot.plugins.module_utils._auth import EntraSession, build_session, settings_from_params
 from ansible_collections.entra.autopilot.plugins.module_utils._graph_client import (
     BACKOFF_CAP,
     BatchRequest,
@@ -152,3 +154,285 @@ def test_batch_ids_must_be_unique():
     client = GraphClient(None, 'https://graph.example', 'v1.0', 'tok', timeout=5, max_retries=1)
     with pytest.raises(ValueError, match='unique'):
         client.batch([BatchRequest('1', 'GET', 'users/a'), BatchRequest('1', 'GET', 'users/b')])
+
+
+# --- real requests over HTTPS against the emulator ------------------------------------------------------------------
+
+class FakeClock:
+    """Injected ``sleep``/``clock``: waits are recorded and advance the clock instantly."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+class CountingSession(EntraSession):
+    """The real session, counting how often pooled connections were dropped."""
+
+    fresh_calls = 0
+
+    def fresh_connections(self) -> None:
+        self.fresh_calls += 1
+        super().fresh_connections()
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_faults(request):
+    yield
+    if 'emulator' in request.fixturenames:
+        request.getfixturevalue('emulator').control.clear_faults()
+
+
+@pytest.fixture
+def graph(emulator, tenant):
+    """``graph(app=None, **client_options) -> (client, clock)``: a client with an emulator token for one of the tenant's apps."""
+
+    def make(app: str | None = None, token: str | None = None, **options):
+        client_id = tenant['apps'][app]['client_id'] if app else tenant['client_id']
+        token = token or emulator.control.token(tenant['tenant_id'], client_id)
+        session = CountingSession(build_session(settings_from_params({
+            'access_token': token, 'graph_endpoint': tenant['graph_endpoint'], 'ca_bundle': tenant['ca_bundle']})).entra_verify, 10)
+        clock = FakeClock()
+        settings = {'timeout': 10, 'max_retries': 5, 'sleep': clock.sleep, 'clock': clock.clock, 'rng': lambda: 0.0}
+        settings.update(options)
+        return GraphClient(session, tenant['graph_endpoint'], 'v1.0', token, **settings), clock
+
+    return make
+
+
+def log(emulator, tenant, since, kind='graph'):
+    return [entry for entry in emulator.control.log(tenant=tenant['tenant_id'], since=since) if kind in (None, entry['kind'])]
+
+
+def fault(emulator, tenant, **spec):
+    emulator.control.fault(tenant=tenant['tenant_id'], **spec)
+
+
+POLICY = 'policies/deviceRegistrationPolicy'
+
+
+def test_get_and_put_with_a_fresh_client_request_id_each(emulator, tenant, graph):
+    client, _ = graph()
+    since = emulator.control.last_seq()
+    policy = client.get(POLICY)
+    assert policy['id'] == 'deviceRegistrationPolicy'
+    body = {key: value for key, value in policy.items() if key not in ('id', 'displayName', 'description', '@odata.context')}
+    body['userDeviceQuota'] = 20
+    answer = client.put(POLICY, body)
+    assert answer['userDeviceQuota'] == 20
+    entries = log(emulator, tenant, since)
+    assert [(entry['method'], entry['status']) for entry in entries] == [('GET', 200), ('PUT', 200)]
+    assert entries[1]['body'] == body
+    ids = [entry['client_request_id'] for entry in entries]
+    assert len(set(ids)) == 2 and all(str(uuid.UUID(value)) == value for value in ids)
+
+
+def test_403_names_the_permission(emulator, tenant, graph):
+    client, _ = graph('readonly')
+    since = emulator.control.last_seq()
+    with pytest.raises(GraphError) as err:
+        client.put(POLICY, {'userDeviceQuota': 50})
+    entry = log(emulator, tenant, since)[-1]
+    msg = str(err.value)
+    assert msg == ('Graph PUT policies/deviceRegistrationPolicy failed: HTTP 403 Authorization_RequestDenied: Insufficient privileges to '
+                   f"complete the operation. (request-id {entry['request_id']}). The app needs the application permission "
+                   'Policy.ReadWrite.DeviceConfiguration (or, delegated, the Cloud Device Administrator role).')
+    assert (err.value.status, err.value.code, err.value.client_request_id) == (403, 'Authorization_RequestDenied', entry['client_request_id'])
+    no_permissions, _ = graph('no-permissions')
+    with pytest.raises(GraphError, match=r'HTTP 403 .* Policy\.Read\.DeviceConfiguration'):
+        no_permissions.get(POLICY)
+    policy_only, _ = graph('policy-only')
+    with pytest.raises(GraphError, match=r'HTTP 403 .* User\.Read\.All'):
+        policy_only.get('users')
+
+
+def test_401_for_an_expired_token(emulator, tenant, graph):
+    expired = emulator.control.token(tenant['tenant_id'], tenant['client_id'], expires_in=-120)
+    client, clock = graph(token=expired)
+    with pytest.raises(GraphError) as err:
+        client.get(POLICY)
+    assert err.value.status == 401
+    assert 'The access token was rejected (expired, issued for another tenant or cloud' in str(err.value)
+    assert expired not in str(err.value)
+    assert clock.sleeps == []
+
+
+def test_429_with_retry_after_recovers(emulator, tenant, graph):
+    client, clock = graph()
+    fault(emulator, tenant, path='policies/deviceRegistrationPolicy', status=429, retry_after=1.5, count=2)
+    since = emulator.control.last_seq()
+    assert client.get(POLICY)['id'] == 'deviceRegistrationPolicy'
+    assert clock.sleeps == [1.5, 1.5]
+    entries = log(emulator, tenant, since)
+    assert [entry['status'] for entry in entries] == [429, 429, 200]
+    assert len({entry['client_request_id'] for entry in entries}) == 3
+    assert client.session.fresh_calls == 0
+
+
+def test_retry_after_as_http_date(emulator, tenant, graph):
+    client, clock = graph()
+    when = email.utils.format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    fault(emulator, tenant, path='policies/deviceRegistrationPolicy', status=503, retry_after=when, count=1)
+    assert client.get(POLICY)['id'] == 'deviceRegistrationPolicy'
+    assert len(clock.sleeps) == 1 and 27 <= clock.sleeps[0] <= 30
+
+
+def test_503_backs_off_exponentially_over_fresh_connections(emulator, tenant, graph):
+    client, clock = graph()
+    fault(emulator, tenant, path='policies/deviceRegistrationPolicy', status=503, count=3)
+    assert client.get(POLICY)['id'] == 'deviceRegistrationPolicy'
+    assert clock.sleeps == [0.5, 1.0, 2.0]  # rng 0: half of 1, 2, 4 seconds
+    assert client.session.fresh_calls == 3
+
+
+def test_retries_exhausted(emulator, tenant, graph):
+    client, clock = graph(max_retries=3)
+    fault(emulator, tenant, path='policies/deviceRegistrationPolicy', status=504, count=4)
+    since = emulator.control.last_seq()
+    with pytest.raises(GraphError) as err:
+        client.get(POLICY)
+    assert [entry['status'] for entry in log(emulator, tenant, since)] == [504] * 4
+    assert len(clock.sleeps) == 3
+    msg = str(err.value)
+    assert msg.startswith('Graph GET policies/deviceRegistrationPolicy failed: HTTP 504 ')
+    assert 'Gave up after 3 retries in 3.5 s; try again later or raise max_retries.' in msg
+
+
+def test_total_wait_cap(emulator, tenant, graph):
+    client, clock = graph(max_retries=10, max_total_wait=3.0)
+    fault(emulator, tenant, path='policies/deviceRegistrationPolicy', status=429, count=10)
+    with pytest.raises(GraphError, match=r'HTTP 429 TooManyRequests.*Gave up after 2 retries in 1\.5 s'):
+        client.get(POLICY)
+    assert clock.sleeps == [0.5, 1.0]
+    emulator.control.clear_faults()
+    fault(emulator, tenant, path='policies/deviceRegistrationPolicy', status=429, retry_after=200, count=1)
+    since = emulator.control.last_seq()
+    with pytest.raises(GraphError, match='Graph asked to wait 200 s, more than the retry time limit of 3 s'):
+        client.get(POLICY)
+    assert len(log(emulator, tenant, since)) == 1
+
+
+def test_dropped_connection_is_retried(emulator, tenant, graph):
+    client, clock = graph()
+    fault(emulator, tenant, path='policies/deviceRegistrationPolicy', drop=True, count=1)
+    since = emulator.control.last_seq()
+    assert client.get(POLICY)['id'] == 'deviceRegistrationPolicy'
+    assert [entry['status'] for entry in log(emulator, tenant, since)] == [0, 200]
+    assert clock.sleeps == [0.5]
+
+
+def test_dropped_connections_exhausted(emulator, tenant, graph):
+    client, clock = graph(max_retries=2)
+    fault(emulator, tenant, path='policies/deviceRegistrationPolicy', drop=True, count=3)
+    with pytest.raises(GraphError) as err:
+        client.get(POLICY)
+    msg = str(err.value)
+    assert msg.startswith(f"Graph GET policies/deviceRegistrationPolicy failed: Cannot connect to {tenant['graph_endpoint']} (")
+    assert msg.endswith('Gave up after 2 retries in 1.5 s; try again later or raise max_retries.')
+    assert clock.sleeps == [0.5, 1.0]
+
+
+def test_untrusted_graph_certificate_is_not_retried(emulator, tenant):
+    token = emulator.control.token(tenant['tenant_id'], tenant['client_id'])
+    clock = FakeClock()
+    client = GraphClient(EntraSession(True, 10), tenant['graph_endpoint'], 'v1.0', token, timeout=10, max_retries=3,
+                         sleep=clock.sleep, clock=clock.clock)
+    with pytest.raises(GraphError) as err:
+        client.get(POLICY)
+    assert str(err.value).startswith(f"Graph GET policies/deviceRegistrationPolicy failed: The TLS certificate of {tenant['graph_endpoint']} "
+                                     'is not trusted (certificate verify failed')
+    assert clock.sleeps == []
+    assert token not in str(err.value)
+
+
+def test_non_json_error_body(emulator, tenant, graph):
+    client, _ = graph()
+    fault(emulator, tenant, path='policies/deviceRegistrationPolicy', status=502, body='<html><body><h1>502 Bad Gateway</h1></body></html>')
+    with pytest.raises(GraphError) as err:
+        client.get(POLICY)
+    assert str(err.value).startswith('Graph GET policies/deviceRegistrationPolicy failed: HTTP 502: 502 Bad Gateway (request-id ')
+
+
+def test_empty_put_answer_is_none(emulator, tenant, graph):
+    client, _ = graph()
+    policy = client.get(POLICY)
+    fault(emulator, tenant, method='PUT', path='policies/deviceRegistrationPolicy', status=204, body='')
+    body = {key: value for key, value in policy.items() if key not in ('id', 'displayName', 'description', '@odata.context')}
+    assert client.put(POLICY, body) is None
+
+
+def test_paging_follows_next_links(emulator, tenant, graph):
+    client, _ = graph()
+    expected = sorted(user['id'] for user in emulator.control.state(tenant['tenant_id'])['users'])
+    since = emulator.control.last_seq()
+    users = client.get_all('users', params={'$top': '4', '$select': 'id,userPrincipalName'})
+    assert sorted(user['id'] for user in users) == expected
+    entries = log(emulator, tenant, since)
+    assert len(entries) == -(-len(expected) // 4)
+    assert all(entry['query'].get('$top') == '4' for entry in entries)
+    assert [bool(entry['query'].get('$skiptoken')) for entry in entries] == [False] + [True] * (len(entries) - 1)
+
+
+def test_text_plain_count(emulator, tenant, graph):
+    client, _ = graph()
+    group = next(group for group in emulator.control.state(tenant['tenant_id'])['groups'] if group['displayName'] == 'Autopilot Technicians')
+    count = client.get(f"groups/{group['id']}/members/microsoft.graph.user/$count", headers={'ConsistencyLevel': 'eventual'})
+    assert count.strip() == '4'
+
+
+def test_batch_in_chunks_of_twenty(emulator, tenant, graph):
+    client, _ = graph()
+    users = [user['id'] for user in emulator.control.state(tenant['tenant_id'])['users']]
+    requests_ = [BatchRequest(str(index), 'GET', f'users/{users[index % len(users)]}?$select=id') for index in range(25)]
+    missing = '00000000-0000-0000-0000-0000000000aa'
+    requests_.append(BatchRequest('missing', 'GET', f'users/{missing}'))
+    since = emulator.control.last_seq()
+    results = client.batch(requests_)
+    assert set(results) == {item.id for item in requests_}
+    for index in range(25):
+        assert results[str(index)].status == 200
+        assert results[str(index)].body['id'] == users[index % len(users)]
+    assert results['missing'].status == 404
+    assert str(results['missing'].error()).startswith(f'Graph GET users/{missing} failed: HTTP 404 Request_ResourceNotFound')
+    top_level = log(emulator, tenant, since)
+    assert [(entry['method'], entry['path']) for entry in top_level] == [('POST', '/v1.0/$batch')] * 2
+    assert len(log(emulator, tenant, since, kind='batch-item')) == 26
+
+
+def test_batch_retries_throttled_items_after_the_longest_retry_after(emulator, tenant, graph):
+    client, clock = graph()
+    users = [user['id'] for user in emulator.control.state(tenant['tenant_id'])['users']][:5]
+    fault(emulator, tenant, kind='batch-item', path='^/users/', status=429, retry_after=2, count=2)
+    fault(emulator, tenant, kind='batch-item', path='^/users/', status=503, retry_after=3.5, count=1)
+    since = emulator.control.last_seq()
+    results = client.batch([BatchRequest(f'u{index}', 'GET', f'users/{user}') for index, user in enumerate(users)])
+    assert {item.status for item in results.values()} == {200}
+    assert clock.sleeps == [3.5]
+    items = log(emulator, tenant, since, kind='batch-item')
+    assert sorted(entry['status'] for entry in items) == [200] * 5 + [429, 429, 503]
+    assert len(log(emulator, tenant, since)) == 2  # the first batch and one batch with the three throttled items
+
+
+def test_batch_throttling_that_never_ends_returns_the_429s(emulator, tenant, graph):
+    client, clock = graph(max_retries=2)
+    user = emulator.control.state(tenant['tenant_id'])['users'][0]['id']
+    fault(emulator, tenant, kind='batch-item', path='^/users/', status=429, retry_after=1, count=-1)
+    results = client.batch([BatchRequest('1', 'GET', f'users/{user}')])
+    assert results['1'].status == 429
+    assert clock.sleeps == [1.0, 1.0]
+    assert str(results['1'].error()).startswith(f'Graph GET users/{user} failed: HTTP 429 TooManyRequests')
+
+
+def test_whole_batch_throttled_is_retried(emulator, tenant, graph):
+    client, clock = graph()
+    user = emulator.control.state(tenant['tenant_id'])['users'][0]['id']
+    fault(emulator, tenant, path=r'^/?\$batch', status=429, retry_after=0.25, count=1)
+    assert client.batch([BatchRequest('1', 'GET', f'users/{user}')])['1'].status == 200
+    assert clock.sleeps == [0.25]
