@@ -248,3 +248,69 @@ def test_missing_library_fails_with_missing_required_lib(capsys, monkeypatch):
         make_module({'access_token': 'tok'})
     result = json.loads(capsys.readouterr().out)
     assert 'Failed to import the required Python library (msal)' in result['msg']
+
+
+# --- a whole module run against the emulator ------------------------------------------------------------------------
+
+def emulator_args(tenant, **options):
+    args = {'tenant_id': tenant['tenant_id'], 'client_id': tenant['client_id'], 'authority_host': tenant['authority_host'],
+            'graph_endpoint': tenant['graph_endpoint'], 'ca_bundle': tenant['ca_bundle']}
+    args.update(options)
+    return args
+
+
+def read_policy_flow(module):
+    return lambda: {'changed': False, 'policy': module.graph_client().get('policies/deviceRegistrationPolicy')}
+
+
+def test_module_run_with_environment_credentials(emulator, tenant, monkeypatch, capsys):
+    monkeypatch.setenv('AZURE_TENANT_ID', '')
+    monkeypatch.setenv('AZURE_TENANT', tenant['tenant_id'])
+    monkeypatch.setenv('AZURE_CLIENT_ID', tenant['client_id'])
+    monkeypatch.setenv('AZURE_SECRET', tenant['client_secret'])
+    monkeypatch.setenv('AZURE_AUTHORITY_HOST', tenant['authority_host'].replace('https://', ''))
+    monkeypatch.setenv('ENTRA_GRAPH_ENDPOINT', tenant['graph_endpoint'])
+    since = emulator.control.last_seq()
+    module = make_module({'ca_bundle': tenant['ca_bundle']})
+    client = module.graph_client()
+    assert client._token in module.no_log_values  # pylint: disable=protected-access
+    assert tenant['client_secret'] in module.no_log_values
+    rc, result = run_flow(module, read_policy_flow(module), capsys)
+    assert rc == 0 and result['policy']['id'] == 'deviceRegistrationPolicy'
+    kinds = [entry['kind'] for entry in emulator.control.log(tenant=tenant['tenant_id'], since=since)]
+    assert kinds == ['discovery', 'token', 'graph']
+
+
+def test_module_fails_cleanly_on_a_wrong_secret(tenant, capsys):
+    wrong = 'emu~NotTheRightSecretValue.0987654321'
+    module = make_module(emulator_args(tenant, client_secret=wrong))
+    rc, result = run_flow(module, read_policy_flow(module), capsys)
+    assert rc == 1
+    assert 'AADSTS7000215 invalid_client: Invalid client secret provided.' in result['msg']
+    assert 'aad_error' in result and result['aad_error'] == 'invalid_client'
+    output = json.dumps(result)
+    assert wrong not in output and tenant['client_secret'] not in output
+    assert 'Traceback' not in output
+
+
+def test_module_fails_cleanly_on_a_missing_permission(tenant, capsys):
+    module = make_module(emulator_args(tenant, client_id=tenant['readonly_client_id'], client_secret=tenant['readonly_client_secret']))
+
+    def write():
+        module.graph_client().put('policies/deviceRegistrationPolicy', {'userDeviceQuota': 50})
+        return {'changed': True}
+
+    rc, result = run_flow(module, write, capsys)
+    assert rc == 1
+    assert result['msg'].startswith('Graph PUT policies/deviceRegistrationPolicy failed: HTTP 403 Authorization_RequestDenied')
+    assert 'Policy.ReadWrite.DeviceConfiguration' in result['msg']
+    assert (result['status'], result['error_code']) == (403, 'Authorization_RequestDenied') and result['request_id']
+    assert tenant['readonly_client_secret'] not in json.dumps(result)
+
+
+def test_module_fails_cleanly_on_an_untrusted_ca(tenant, capsys):
+    module = make_module(emulator_args(tenant, ca_bundle=None, client_secret=tenant['client_secret']))
+    rc, result = run_flow(module, read_policy_flow(module), capsys)
+    assert rc == 1
+    assert result['msg'].startswith(f"The TLS certificate of {tenant['authority_host']} is not trusted")
+    assert tenant['client_secret'] not in json.dumps(result)
