@@ -132,7 +132,7 @@ def test_waiting_process_gets_the_lock_when_released(private_tmp):
 def run_incrementers(folder, mode: str, count: int = 8) -> int:
     counter = folder / 'counter'
     counter.write_text('0')
-    workers = [child(ENDPOINT, TENANT, mode, str(counter)) for _ in range(count)]
+    workers = [child(ENDPOINT, TENANT, mode, str(counter)) for _worker in range(count)]
     deadline = time.monotonic() + 60
     while len(list(folder.glob('counter.ready.*'))) < count:
         assert time.monotonic() < deadline and all(worker.poll() is None for worker in workers), 'a child failed to start'
