@@ -26,6 +26,8 @@ UPDATABLE = (
     ('azureADJoin', 'azureADJoin'),
     ('localAdminPassword', 'localAdminPassword'),
 )
+# Properties of the pre-2023 shape: the Entra blog says they are ignored when sent next to the current ones.
+LEGACY_IGNORED = ('appliesTo', 'allowedUsers', 'allowedGroups')
 TOP_LEVEL_IGNORED = ('id', 'displayName', 'description', '@odata.context', '@odata.type', '@odata.id', '@odata.etag')
 INT32_MAX = 2147483647
 
@@ -127,7 +129,7 @@ def apply_put(stored: dict, body: Any, directory: Directory, intune_enabled: boo
 
     stored_registration = stored.get('azureADRegistration') or {}
     registration = _object(body['azureADRegistration'], 'azureADRegistration', 'azureADRegistrationPolicy')
-    _check_properties(registration, ('allowedToRegister', 'isAdminConfigurable'), 'azureADRegistrationPolicy')
+    _check_properties(registration, ('allowedToRegister', 'isAdminConfigurable') + LEGACY_IGNORED, 'azureADRegistrationPolicy')
     if registration.get('allowedToRegister') is None:
         raise _invalid('Tenant registration policy is missing a value for azureADRegistration.allowedToRegister')
     allowed_to_register = _membership(registration['allowedToRegister'], 'azureADRegistration.allowedToRegister',
@@ -139,7 +141,7 @@ def apply_put(stored: dict, body: Any, directory: Directory, intune_enabled: boo
 
     stored_join = stored.get('azureADJoin') or {}
     join = _object(body['azureADJoin'], 'azureADJoin', 'azureADJoinPolicy')
-    _check_properties(join, ('allowedToJoin', 'isAdminConfigurable', 'localAdmins'), 'azureADJoinPolicy')
+    _check_properties(join, ('allowedToJoin', 'isAdminConfigurable', 'localAdmins') + LEGACY_IGNORED, 'azureADJoinPolicy')
     if join.get('allowedToJoin') is None:
         raise _invalid('Tenant registration policy is missing a value for azureADJoin.allowedToJoin')
     allowed_to_join = _membership(join['allowedToJoin'], 'azureADJoin.allowedToJoin', {'users': 'user', 'groups': 'group'},
