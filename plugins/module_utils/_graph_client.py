@@ -300,7 +300,6 @@ class GraphClient:
             send_headers = {
                 'Authorization': f'Bearer {self._token}',
                 'client-request-id': client_request_id,
-                'Accept': 'application/json',
             }
             send_headers.update(headers or {})
             try:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 
 import pytest
@@ -641,3 +642,26 @@ def test_validate_certs_false_wins_over_requests_ca_bundle(tenant, monkeypatch, 
     settings, session, token = token_for(emulator_params(tenant, ca_bundle=None, validate_certs=False, client_secret=tenant['client_secret']))
     assert read_policy(settings, session, token)['id'] == 'deviceRegistrationPolicy'
     assert not [w for w in recwarn if 'InsecureRequestWarning' in type(w.message).__name__]
+
+
+def test_user_agent_names_the_collection_version():
+    with open(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'galaxy.yml'), encoding='utf-8') as handle:
+        version = next(line.split(':', 1)[1].strip().strip('\'"') for line in handle if line.startswith('version:'))
+    assert _auth.USER_AGENT == f'entra.autopilot/{version}'
+
+
+@pytest.mark.parametrize('method', ['client_secret', 'managed_identity'])
+def test_nothing_secret_is_logged_at_debug_level(emulator, tenant, monkeypatch, caplog, method):
+    caplog.set_level(logging.DEBUG)
+    identity = tenant['managed_identity']
+    if method == 'managed_identity':
+        monkeypatch.setenv('IDENTITY_ENDPOINT', identity['identity_endpoint'])
+        monkeypatch.setenv('IDENTITY_HEADER', identity['identity_header'])
+        values = params(auth_method='managed_identity', graph_endpoint=tenant['graph_endpoint'], ca_bundle=tenant['ca_bundle'])
+    else:
+        values = emulator_params(tenant, client_secret=tenant['client_secret'])
+    settings, session, token = token_for(values)
+    read_policy(settings, session, token)
+    for secret in [token, *secrets_of(tenant)]:
+        assert secret not in caplog.text
+    assert not [record for record in caplog.records if record.name.startswith('msal')]
