@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.entra.autopilot.plugins.module_utils._errors import EntraError
+from ansible_collections.entra.autopilot.plugins.module_utils._principals import is_object_id
 
 SCOPES = ('all', 'selected', 'none')
 SCOPE_ODATA_TYPES = {
@@ -150,6 +151,11 @@ class Membership:
             before = None
         if before == self:
             return copy.deepcopy(original)
+        kept = before.users | before.groups if before is not None else frozenset()
+        names = sorted(item for item in (self.users | self.groups) - kept if not is_object_id(item))
+        if names:
+            # Graph stores whatever strings it is given; a UPN or group name would silently match nobody
+            raise ValueError('only object ids can be added to a membership, not %s' % ', '.join(names))
         if self.scope != 'selected':
             return {'@odata.type': SCOPE_ODATA_TYPES[self.scope]}
         if before is None or before.scope != 'selected' or original is None:

@@ -585,3 +585,13 @@ class TestRandomPolicies:
                     holder[key] = [value.swapcase() for value in ids] + ids[:1]
         assert parse_policy(shuffled) == parse_policy(raw)
         assert render_put_body(shuffled, parse_policy(raw)) == as_read(shuffled)
+
+
+def test_only_object_ids_are_ever_added():
+    raw = selected_raw(['legacy-non-guid-value'], [])
+    policy = parse_policy(raw)
+    # a value already stored is carried as it is
+    body = render_put_body(raw, dataclasses.replace(policy, allowed_to_join=Membership('selected', {'legacy-non-guid-value', U1})))
+    assert body['azureADJoin']['allowedToJoin']['users'] == ['legacy-non-guid-value', U1]
+    with pytest.raises(ValueError, match='adele@contoso.com'):
+        render_put_body(raw, dataclasses.replace(policy, allowed_to_join=Membership('selected', {'adele@contoso.com'})))
