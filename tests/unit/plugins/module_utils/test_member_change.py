@@ -6,12 +6,33 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
+from ansible_collections.entra.autopilot.plugins.module_utils._auth import acquire_token, build_session, settings_from_params
 from ansible_collections.entra.autopilot.plugins.module_utils._errors import EntraError
-from ansible_collections.entra.autopilot.plugins.module_utils._member_change import MemberChange, decide
-from ansible_collections.entra.autopilot.plugins.module_utils._policy import Membership
-from ansible_collections.entra.autopilot.plugins.module_utils._principals import NOBODY_CAN_JOIN_WARNING
+from ansible_collections.entra.autopilot.plugins.module_utils._graph_client import GraphClient
+from ansible_collections.entra.autopilot.plugins.module_utils._lock import tenant_lock
+from ansible_collections.entra.autopilot.plugins.module_utils._member_change import (
+    MemberChange,
+    apply_member_change,
+    decide,
+    resolve_change,
+)
+from ansible_collections.entra.autopilot.plugins.module_utils._policy import (
+    SCOPE_ODATA_TYPES,
+    UPDATABLE_PROPERTIES,
+    Membership,
+    parse_policy,
+    render_put_body,
+)
+from ansible_collections.entra.autopilot.plugins.module_utils._policy_store import POLICY_PATH, PolicyStore
+from ansible_collections.entra.autopilot.plugins.module_utils._principals import (
+    NOBODY_CAN_JOIN_WARNING,
+    PrincipalResolver,
+    ResolutionError,
+)
 
 U1, U2, U3 = ('11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222',
               '33333333-3333-4333-8333-333333333333')
@@ -127,3 +148,193 @@ class TestNone:
         assert not decision.changed
         assert decision.membership == current
         assert decision.warnings == ()
+
+
+# --- against the emulator (real msal login, HTTPS) -----------------------------------------------------------------
+
+POLICY_URL_PATH = '/v1.0/' + POLICY_PATH
+MEGAN = 'cd4e460e-f211-4a48-827a-82c054036213'
+ALEX = '158bda81-2b50-4c46-92a9-ed995f53b63b'
+GUEST = '270af36b-e7a1-4df2-beb1-458efe93723e'
+DIEGO_DELETED = '845f4493-b41a-4e1b-8640-d31c1282cb20'
+TECHNICIANS = '6cd0d409-6780-4876-ae1c-fea043980712'
+IT_DEPARTMENT = 'b2fe566c-04e8-4286-a869-2f3e88ba3715'
+
+
+def graph_client(emulator, tenant) -> GraphClient:
+    settings = settings_from_params({'tenant_id': tenant['tenant_id'], 'client_id': tenant['client_id'],
+                                     'client_secret': tenant['client_secret'], 'authority_host': emulator.url,
+                                     'graph_endpoint': emulator.url, 'ca_bundle': emulator.ca_bundle})
+    session = build_session(settings)
+    return GraphClient(session, settings.graph_endpoint, settings.api_version, acquire_token(settings, session),
+                       timeout=settings.timeout, max_retries=0)
+
+
+@pytest.fixture
+def graph(emulator, tenant) -> GraphClient:
+    return graph_client(emulator, tenant)
+
+
+@pytest.fixture
+def graph_log(emulator, tenant, graph):
+    """A function returning the Graph requests logged for the tenant since the client was built."""
+    mark = emulator.control.last_seq()
+    return lambda: [entry for entry in emulator.control.log(tenant=tenant['tenant_id'], since=mark) if entry['kind'] == 'graph']
+
+
+def policy_puts(log) -> list[dict]:
+    return [entry for entry in log if entry['method'] == 'PUT' and entry['path'] == POLICY_URL_PATH]
+
+
+def stored_join(emulator, tenant) -> Membership:
+    return parse_policy(emulator.control.state(tenant['tenant_id'])['policy']).allowed_to_join
+
+
+def without_join_lists(policy: dict) -> dict:
+    """The policy with azureADJoin.allowedToJoin's lists taken out: what a member change must leave as it was."""
+    rest = copy.deepcopy(policy)
+    rest['azureADJoin']['allowedToJoin'].pop('users', None)
+    rest['azureADJoin']['allowedToJoin'].pop('groups', None)
+    return rest
+
+
+class TestResolveChange:
+    def test_present_resolves_upns_guests_group_names_and_ids(self, graph):
+        _raw, current = PolicyStore(graph).read()
+        change, names, warnings = resolve_change(
+            PrincipalResolver(graph), current, 'present',
+            ['alexw@CONTOSO.com', 'jane.doe_fabrikam.com#EXT#@contoso.onmicrosoft.com', MEGAN.upper()],
+            ['IT Department', TECHNICIANS])
+        assert change == MemberChange(state='present', users=frozenset({ALEX, GUEST, MEGAN}),
+                                      groups=frozenset({IT_DEPARTMENT, TECHNICIANS}), entries=change.entries)
+        assert change.entries[0] == 'alexw@CONTOSO.com' and len(change.entries) == 5
+        assert names[ALEX].name == 'AlexW@contoso.com'
+        assert names[IT_DEPARTMENT].name == 'IT Department'
+        # the current list's names come with the same lookup (for the diff); the deleted id has none
+        assert names[MEGAN].name == 'MeganB@contoso.com' and DIEGO_DELETED not in names
+        assert warnings == []
+
+    def test_present_fails_on_every_bad_entry_at_once_before_anything_is_written(self, graph, graph_log):
+        _raw, current = PolicyStore(graph).read()
+        with pytest.raises(ResolutionError) as raised:
+            resolve_change(PrincipalResolver(graph), current, 'present', ['AlexW@contoso.com', 'nobody@contoso.com'],
+                           ['Sales', 'No Such Group'])
+        assert raised.value.entries == ['nobody@contoso.com', 'Sales', 'No Such Group']
+        message = str(raised.value)
+        assert 'b90d807a-5b82-4a55-b9ee-0bd0c35496d7' in message and '2557f051-d282-4080-a7bd-06ef462b1ac3' in message
+        assert [entry['method'] for entry in graph_log() if entry['method'] not in ('GET', 'POST')] == []
+
+    def test_present_accepts_a_deleted_id_that_is_already_listed(self, graph):
+        _raw, current = PolicyStore(graph).read()
+        change, _names, _warnings = resolve_change(PrincipalResolver(graph), current, 'present', [DIEGO_DELETED], [])
+        assert change.users == {DIEGO_DELETED}
+        assert not decide(current.allowed_to_join, change).changed
+
+    def test_absent_takes_deleted_ids_and_warns_about_names_that_match_nothing(self, graph):
+        _raw, current = PolicyStore(graph).read()
+        change, names, warnings = resolve_change(PrincipalResolver(graph), current, 'absent',
+                                                 [DIEGO_DELETED, 'gone@contoso.com'], ['Former Team'])
+        assert change.users == {DIEGO_DELETED} and change.groups == frozenset()
+        assert DIEGO_DELETED not in names
+        assert len(warnings) == 2
+        assert 'gone@contoso.com names no existing user' in warnings[0]
+        assert 'Former Team names no existing group' in warnings[1]
+
+    def test_absent_still_fails_on_an_ambiguous_group_name(self, graph):
+        _raw, current = PolicyStore(graph).read()
+        with pytest.raises(ResolutionError) as raised:
+            resolve_change(PrincipalResolver(graph), current, 'absent', [], ['Sales'])
+        assert raised.value.entries == ['Sales']
+
+    @pytest.mark.parametrize('scope', ['all', 'none'])
+    def test_no_lookup_while_the_scope_stores_no_list(self, emulator, tenant, graph, graph_log, scope):
+        policy = emulator.control.state(tenant['tenant_id'])['policy']
+        policy['azureADJoin']['allowedToJoin'] = {'@odata.type': SCOPE_ODATA_TYPES[scope]}
+        emulator.control.set_policy(tenant['tenant_id'], policy)
+        _raw, current = PolicyStore(graph).read()
+        change, names, warnings = resolve_change(PrincipalResolver(graph), current, 'present', ['nobody@contoso.com'], [])
+        assert change == MemberChange(state='present', entries=('nobody@contoso.com',))
+        assert (names, warnings) == ({}, [])
+        assert [entry['method'] for entry in graph_log()] == ['GET']
+
+
+class TestApplyMemberChange:
+    def test_adds_one_user_with_a_full_body_that_keeps_everything_else(self, emulator, tenant, graph, graph_log):
+        before = emulator.control.state(tenant['tenant_id'])['policy']
+        applied = apply_member_change(PolicyStore(graph), present(users=[ALEX]), lock=None)
+        assert applied.writes == 1
+        assert applied.decision.added_users == {ALEX}
+        log = graph_log()
+        assert [(entry['method'], entry['path']) for entry in log] == [('GET', POLICY_URL_PATH), ('PUT', POLICY_URL_PATH),
+                                                                       ('GET', POLICY_URL_PATH)]
+        body = policy_puts(log)[0]['body']
+        assert set(body) == set(UPDATABLE_PROPERTIES)
+        assert without_join_lists(body) == {key: value for key, value in without_join_lists(before).items() if key in body}
+        # ids already there keep their order and case; the new one is appended
+        assert body['azureADJoin']['allowedToJoin']['users'] == before['azureADJoin']['allowedToJoin']['users'] + [ALEX]
+        assert body['azureADJoin']['allowedToJoin']['groups'] == before['azureADJoin']['allowedToJoin']['groups']
+        after = emulator.control.state(tenant['tenant_id'])['policy']
+        assert without_join_lists(after) == without_join_lists(before)
+        assert stored_join(emulator, tenant) == selected(users=[MEGAN, DIEGO_DELETED, ALEX], groups=[TECHNICIANS])
+        assert parse_policy(applied.raw).allowed_to_join == stored_join(emulator, tenant)
+
+    def test_removes_a_deleted_id_and_keeps_the_rest(self, emulator, tenant, graph):
+        applied = apply_member_change(PolicyStore(graph), absent(users=[DIEGO_DELETED]), lock=None)
+        assert applied.decision.removed_users == {DIEGO_DELETED}
+        assert stored_join(emulator, tenant) == selected(users=[MEGAN], groups=[TECHNICIANS])
+
+    def test_nothing_to_do_under_the_lock_writes_nothing(self, emulator, tenant, graph, graph_log):
+        applied = apply_member_change(PolicyStore(graph), present(users=[MEGAN], groups=[TECHNICIANS]),
+                                      lock=lambda: tenant_lock(emulator.url, tenant['tenant_id']))
+        assert (applied.writes, applied.decision.changed) == (0, False)
+        assert policy_puts(graph_log()) == []
+
+    def test_an_overwritten_change_is_written_again(self, emulator, tenant, graph, graph_log):
+        store = OverwrittenStore(graph, graph_client(emulator, tenant), times=2)
+        sleeps: list[float] = []
+        applied = apply_member_change(store, present(users=[ALEX]), lock=None, sleep=sleeps.append)
+        assert applied.writes == 3
+        assert len(sleeps) == 2 and all(0 < pause < 1 for pause in sleeps)
+        # our three PUTs and the other writer's two
+        assert len(policy_puts(graph_log())) == 5
+        assert stored_join(emulator, tenant) == selected(users=[MEGAN, DIEGO_DELETED, ALEX], groups=[TECHNICIANS])
+        assert applied.decision.added_users == {ALEX}
+
+    def test_gives_up_after_the_last_attempt_and_says_why(self, emulator, tenant, graph):
+        store = OverwrittenStore(graph, graph_client(emulator, tenant), times=10)
+        with pytest.raises(EntraError) as raised:
+            apply_member_change(store, present(users=[ALEX], entries=['AlexW@contoso.com']), lock=None, attempts=3,
+                                sleep=lambda _seconds: None)
+        assert 'after each of 3 writes' in str(raised.value)
+        assert 'AlexW@contoso.com is still not in place' in str(raised.value)
+        assert store.overwrites == 3
+        assert ALEX not in stored_join(emulator, tenant).users
+
+    def test_without_verify_an_overwrite_goes_unnoticed(self, emulator, tenant, graph):
+        # what verify=True is for: the same overwrite as above, and the change is silently lost
+        store = OverwrittenStore(graph, graph_client(emulator, tenant), times=1)
+        applied = apply_member_change(store, present(users=[ALEX]), lock=None, verify=False)
+        assert applied.writes == 1
+        assert ALEX not in stored_join(emulator, tenant).users
+
+
+class OverwrittenStore(PolicyStore):
+    """A PolicyStore whose first ``times`` writes another writer undoes at once.
+
+    The other writer (its own GraphClient and token) read the policy before our write and writes back what it read
+    right after ours: the lost update that Graph's last-writer-wins PUT allows.
+    """
+
+    def __init__(self, client: GraphClient, other: GraphClient, times: int) -> None:
+        super().__init__(client)
+        self.other = PolicyStore(other)
+        self.times = times
+        self.overwrites = 0
+
+    def write(self, raw, desired, fields):
+        stale_raw, stale = self.other.read()
+        after = super().write(raw, desired, fields)
+        if self.overwrites < self.times:
+            self.other.client.put(POLICY_PATH, render_put_body(stale_raw, stale))
+            self.overwrites += 1
+        return after
