@@ -21,7 +21,7 @@ description:
     or to manage the complete list.
   - Entries are compared by object id, so the order, duplicates and the case of userPrincipalNames never cause a change.
 author:
-  - entra.autopilot contributors
+  - entra.autopilot contributors (@entra-autopilot)
 options:
   users:
     description:

@@ -25,7 +25,7 @@ description:
     several groups, fails the task and names each such entry (with the candidates' ids).
   - After a write the module checks that the requested settings are in place and fails, saying what differs, if not.
 author:
-  - entra.autopilot contributors
+  - entra.autopilot contributors (@entra-autopilot)
 options:
   allowed_to_join:
     description:

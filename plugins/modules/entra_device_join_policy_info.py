@@ -20,7 +20,7 @@ description:
   - A read costs one token request, one read of the policy, one C(directoryObjects/getByIds) call for the members of
     the B(Selected) list and one C($batch) call for the user counts of its groups; nothing else.
 author:
-  - entra.autopilot contributors
+  - entra.autopilot contributors (@entra-autopilot)
 options: {}
 notes:
   - Required Graph permissions - Policy.Read.DeviceConfiguration (application or delegated), plus User.Read.All and

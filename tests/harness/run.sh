@@ -321,6 +321,17 @@ EOF
     wait "$EMULATOR_PID" || true
 }
 
+# every step in a process of its own, so that one failing step does not hide the others' results
+step_test() {
+    local part
+    local -a failed=()
+    for part in sanity units integration lint; do
+        "$HARNESS/run.sh" "$part" || failed+=("$part")
+    done
+    [ "${#failed[@]}" = 0 ] || fail "make test: ${failed[*]} failed (logs in $LOGS)"
+    say "make test passed: sanity, units, integration and lint on ansible-core $CORE_VERSION / Python $PY_VERSION"
+}
+
 step_clean() {
     # only the harness's own output: the work dir and what ansible-test may leave in the source tree
     rm -rf "$WORK" "$REPO/tests/output" "$REPO/tests/integration/inventory" "$REPO/tests/integration/integration_config.yml"
@@ -349,13 +360,7 @@ main() {
                 setup_ansible_test
                 "step_$step"
                 ;;
-            test)
-                setup_ansible_test
-                step_sanity
-                step_units
-                step_integration
-                step_lint
-                ;;
+            test) step_test ;;
             *) "step_$step" ;;
         esac
     done

@@ -308,8 +308,8 @@ class GraphService:
         if offset + top < len(items):
             params = {name: value for name, value in call.request.query.items() if name.lstrip('$').lower() != 'skiptoken'}
             params['$skiptoken'] = odata.make_skiptoken(offset + top)
-            body['@odata.nextLink'] = '%s/%s/%s?%s' % (call.base, call.version, self._relative_path(call),
-                                                        urllib.parse.urlencode(params, quote_via=urllib.parse.quote, safe='$,'))
+            query = urllib.parse.urlencode(params, quote_via=urllib.parse.quote, safe='$,')
+            body['@odata.nextLink'] = '%s/%s/%s?%s' % (call.base, call.version, self._relative_path(call), query)
         body['value'] = value
         return Response.json_response(200, body, JSON_TYPE)
 

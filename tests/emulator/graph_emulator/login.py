@@ -18,7 +18,7 @@ from cryptography import x509
 from .directory import is_guid
 from .errors import OAuthFault
 from .messages import Request, Response
-from .tokens import GRAPH_APP_ID, Principal
+from .tokens import Principal
 
 if TYPE_CHECKING:
     from .server import Emulator

@@ -157,7 +157,7 @@ class AppCertificate:
 
     def pfx(self, password: str) -> bytes:
         return pkcs12.serialize_key_and_certificates(b'app', self.key, self.certificate, None,
-                                                    serialization.BestAvailableEncryption(password.encode('utf-8')))
+                                                     serialization.BestAvailableEncryption(password.encode('utf-8')))
 
 
 class SigningKey:

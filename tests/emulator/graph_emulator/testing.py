@@ -32,7 +32,7 @@ DEMO_IDS = {
     'technicians': '6cd0d409-6780-4876-ae1c-fea043980712',    # "Autopilot Technicians" (users), in allowedToJoin
     'devices_group': '51d6b0b6-77aa-46b0-8eac-4b9b28c2be21',  # "Autopilot Devices" (only devices)
     'sales_m365': 'b90d807a-5b82-4a55-b9ee-0bd0c35496d7',     # "Sales" (Microsoft 365 group, mail sales@contoso.com)
-    'sales_security': '2557f051-d282-4080-a7bd-06ef462b1ac3', # "Sales" (security group, no mail)
+    'sales_security': '2557f051-d282-4080-a7bd-06ef462b1ac3',  # "Sales" (security group, no mail)
     'oreilly': '6b529564-0901-45fa-ba3f-3a02922191a1',        # "O'Reilly Project Team" (apostrophe)
     'it_department': 'b2fe566c-04e8-4286-a869-2f3e88ba3715',  # "IT Department" (users and a nested group)
     'empty_group': 'f02dc7c3-cf61-4eb6-a958-0540920d282e',    # "Autopilot Pilot Ring" (no members)

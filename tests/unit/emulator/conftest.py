@@ -12,6 +12,7 @@ import msal
 import pytest
 from graph_emulator.testing import GraphSession
 
+
 @pytest.fixture
 def make_app(emulator: Any, tenant: dict) -> Callable[..., msal.ConfidentialClientApplication]:
     """A new msal app (so msal's own error cache never hides a request) for the tenant, or another authority."""

@@ -179,8 +179,8 @@ def test_get_by_ids(graph, emulator):
     ids = [DEMO_IDS['adele'], DEMO_IDS['diego_deleted'], unknown, DEMO_IDS['technicians'], DEMO_IDS['device'], DEMO_IDS['adele'].upper()]
     body = graph.post('directoryObjects/getByIds', json={'ids': ids, 'types': ['user', 'group']}).json()
     assert body['@odata.context'] == emulator.url + '/v1.0/$metadata#directoryObjects'
-    assert [(obj['@odata.type'], obj['id']) for obj in body['value']] == [('#microsoft.graph.user', DEMO_IDS['adele']),
-                                                                           ('#microsoft.graph.group', DEMO_IDS['technicians'])]
+    assert [(obj['@odata.type'], obj['id']) for obj in body['value']] == [
+        ('#microsoft.graph.user', DEMO_IDS['adele']), ('#microsoft.graph.group', DEMO_IDS['technicians'])]
     user = body['value'][0]
     assert user['userPrincipalName'] == 'AdeleV@contoso.com' and 'accountEnabled' not in user
     everything = graph.post('directoryObjects/getByIds', json={'ids': ids}).json()['value']
@@ -189,7 +189,7 @@ def test_get_by_ids(graph, emulator):
     assert [obj['id'] for obj in only_groups] == [DEMO_IDS['technicians']]
 
 
-@pytest.mark.parametrize('body', [{'ids': ['not-a-guid']}, {'ids': [str(uuid.uuid4()) for _ in range(1001)]}, {},
+@pytest.mark.parametrize('body', [{'ids': ['not-a-guid']}, {'ids': [str(uuid.uuid4()) for _number in range(1001)]}, {},
                                   {'ids': [DEMO_IDS['adele']], 'types': ['spaceship']}])
 def test_get_by_ids_rejects(graph, body):
     response = graph.post('directoryObjects/getByIds', json=body)

@@ -139,8 +139,8 @@ def test_response_headers_and_client_request_id(graph):
 @pytest.mark.parametrize('path, status, code', [
     ('nothingHere', 400, 'BadRequest'),
     ('policies/somethingElse', 400, 'BadRequest'),
-    ('users/%s' % uuid.uuid4(), 404, 'Request_ResourceNotFound'),
-    ('groups/%s' % uuid.uuid4(), 404, 'Request_ResourceNotFound'),
+    ('users/73fa794b-cb5a-4050-96c5-4f700a5d147b', 404, 'Request_ResourceNotFound'),
+    ('groups/4aae0b00-ccbf-41ff-9a7f-5649ac5a674e', 404, 'Request_ResourceNotFound'),
     ('groups/not-a-guid', 400, 'Request_BadRequest'),
     ('users/AdeleV@contoso.com/unknownSegment', 400, 'BadRequest'),
     ('users?$orderby=displayName', 400, 'Request_UnsupportedQuery'),

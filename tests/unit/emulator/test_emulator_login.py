@@ -135,12 +135,12 @@ def test_no_credential_grant_and_scope_errors(emulator, tenant, scope):
     response = _post_token(emulator, tenant['tenant_id'], grant_type='password', client_secret=tenant['client_secret'], **base)
     _assert_aadsts(response.json(), 'unsupported_grant_type', 70003)
     form = dict(base, grant_type='client_credentials', client_secret=tenant['client_secret'])
-    response = _post_token(emulator, tenant['tenant_id'], **dict(form, scope=emulator.url + '/Policy.Read.All'))
+    response = _post_token(emulator, tenant['tenant_id'], **{**form, 'scope': emulator.url + '/Policy.Read.All'})
     _assert_aadsts(response.json(), 'invalid_scope', 1002012)
-    response = _post_token(emulator, tenant['tenant_id'], **dict(form, scope='https://graph.microsoft.com/.default'))
+    response = _post_token(emulator, tenant['tenant_id'], **{**form, 'scope': 'https://graph.microsoft.com/.default'})
     _assert_aadsts(response.json(), 'invalid_resource', 500011)
     # a trailing slash on the resource works, as it does with Entra
-    response = _post_token(emulator, tenant['tenant_id'], **dict(form, scope=emulator.url + '//.default'))
+    response = _post_token(emulator, tenant['tenant_id'], **{**form, 'scope': emulator.url + '//.default'})
     assert response.status_code == 200, response.text
 
 

@@ -219,7 +219,7 @@ POLICY = 'policies/deviceRegistrationPolicy'
 
 
 def test_get_and_put_with_a_fresh_client_request_id_each(emulator, tenant, graph):
-    client, _ = graph()
+    client = graph()[0]
     since = emulator.control.last_seq()
     policy = client.get(POLICY)
     assert policy['id'] == 'deviceRegistrationPolicy'
@@ -235,7 +235,7 @@ def test_get_and_put_with_a_fresh_client_request_id_each(emulator, tenant, graph
 
 
 def test_403_names_the_permission(emulator, tenant, graph):
-    client, _ = graph('readonly')
+    client = graph('readonly')[0]
     since = emulator.control.last_seq()
     with pytest.raises(GraphError) as err:
         client.put(POLICY, {'userDeviceQuota': 50})
@@ -245,10 +245,10 @@ def test_403_names_the_permission(emulator, tenant, graph):
                    f"complete the operation. (request-id {entry['request_id']}). The app needs the application permission "
                    'Policy.ReadWrite.DeviceConfiguration (or, delegated, the Cloud Device Administrator role).')
     assert (err.value.status, err.value.code, err.value.client_request_id) == (403, 'Authorization_RequestDenied', entry['client_request_id'])
-    no_permissions, _ = graph('no-permissions')
+    no_permissions = graph('no-permissions')[0]
     with pytest.raises(GraphError, match=r'HTTP 403 .* Policy\.Read\.DeviceConfiguration'):
         no_permissions.get(POLICY)
-    policy_only, _ = graph('policy-only')
+    policy_only = graph('policy-only')[0]
     with pytest.raises(GraphError, match=r'HTTP 403 .* User\.Read\.All'):
         policy_only.get('users')
 
@@ -353,7 +353,7 @@ def test_untrusted_graph_certificate_is_not_retried(emulator, tenant):
 
 
 def test_non_json_error_body(emulator, tenant, graph):
-    client, _ = graph()
+    client = graph()[0]
     fault(emulator, tenant, path='policies/deviceRegistrationPolicy', status=502, body='<html><body><h1>502 Bad Gateway</h1></body></html>')
     with pytest.raises(GraphError) as err:
         client.get(POLICY)
@@ -361,7 +361,7 @@ def test_non_json_error_body(emulator, tenant, graph):
 
 
 def test_empty_put_answer_is_none(emulator, tenant, graph):
-    client, _ = graph()
+    client = graph()[0]
     policy = client.get(POLICY)
     fault(emulator, tenant, method='PUT', path='policies/deviceRegistrationPolicy', status=204, body='')
     body = {key: value for key, value in policy.items() if key not in ('id', 'displayName', 'description', '@odata.context')}
@@ -369,7 +369,7 @@ def test_empty_put_answer_is_none(emulator, tenant, graph):
 
 
 def test_paging_follows_next_links(emulator, tenant, graph):
-    client, _ = graph()
+    client = graph()[0]
     expected = sorted(user['id'] for user in emulator.control.state(tenant['tenant_id'])['users'])
     since = emulator.control.last_seq()
     users = client.get_all('users', params={'$top': '4', '$select': 'id,userPrincipalName'})
@@ -381,14 +381,14 @@ def test_paging_follows_next_links(emulator, tenant, graph):
 
 
 def test_text_plain_count(emulator, tenant, graph):
-    client, _ = graph()
+    client = graph()[0]
     group = next(group for group in emulator.control.state(tenant['tenant_id'])['groups'] if group['displayName'] == 'Autopilot Technicians')
     count = client.get(f"groups/{group['id']}/members/microsoft.graph.user/$count", headers={'ConsistencyLevel': 'eventual'})
     assert count.strip() == '4'
 
 
 def test_batch_in_chunks_of_twenty(emulator, tenant, graph):
-    client, _ = graph()
+    client = graph()[0]
     users = [user['id'] for user in emulator.control.state(tenant['tenant_id'])['users']]
     requests_ = [BatchRequest(str(index), 'GET', f'users/{users[index % len(users)]}?$select=id') for index in range(25)]
     missing = '00000000-0000-0000-0000-0000000000aa'

@@ -265,7 +265,8 @@ def test_mfa_warning_only_when_it_turns_mfa_on():
     assert opts.warnings(current, desired) == [MFA_WARNING]
     assert "Conditional Access user action 'Register or join devices'" in MFA_WARNING
     assert opts.warnings(desired, desired) == []
-    assert options(require_mfa=False).warnings(desired, current) == []
+    mfa_on, mfa_off = desired, current
+    assert options(require_mfa=False).warnings(mfa_on, mfa_off) == []
 
 
 def test_scalar_fields():
