@@ -266,7 +266,7 @@ step_integration() {
     run_logged integration ansible-test integration --venv --python "$PY_VERSION" ${ANSIBLE_TEST_ARGS:-}
     rm -f "$COPY/tests/integration/integration_config.yml"
     stop_emulator
-    say "integration summary (ansible-core $CORE_VERSION / Python $PY_VERSION): $(grep -c '^Running .* integration test role$' "$LOGS/integration.log" || true) targets passed"
+    say "integration summary (ansible-core $CORE_VERSION / Python $PY_VERSION): $(grep -cE '^Running .* integration test (role|script)$' "$LOGS/integration.log" || true) targets passed"
 }
 
 step_lint() {
