@@ -153,6 +153,24 @@ class Directory:
                 result.append(found)
         return result
 
+    def transitive_groups(self, object_id: str) -> set[str]:
+        """Lower-case ids of the live groups ``object_id`` is a member of, directly or through nested groups.
+
+        This is what Graph's checkMemberGroups evaluates; a cycle of groups (allowed in a seed) ends the walk.
+        """
+        parents: dict[str, set[str]] = {}
+        for group_id, members in self.members.items():
+            for member in members:
+                parents.setdefault(member.lower(), set()).add(group_id)
+        found: set[str] = set()
+        pending = [object_id.lower()]
+        while pending:
+            for group_id in parents.get(pending.pop(), ()):
+                if group_id not in found and group_id in self.groups:
+                    found.add(group_id)
+                    pending.append(group_id)
+        return found
+
     def to_state(self) -> dict:
         users = [copy.deepcopy(user) for user in self.users.values() if not user.get('_generated')]
         groups = []

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Microsoft Graph under /v1.0 and /beta: the policy singleton, users, groups, members, getByIds and $batch."""
+"""Microsoft Graph under /v1.0 and /beta: the policy singleton, users, groups, members, getByIds, checkMemberGroups and $batch."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ JSON_TYPE = 'application/json;odata.metadata=minimal;odata.streaming=true;IEEE75
 VERSIONS = ('v1.0', 'beta')
 MAX_BATCH = 20
 MAX_IDS = 1000
+MAX_CHECK_GROUPS = 20  # groupIds per checkMemberGroups call (Graph documents "up to 20")
 
 # Application permissions that allow each kind of call (any one of them).
 PERMISSIONS = {
@@ -54,6 +55,11 @@ DEFAULT_ERRORS = {
     503: ('ServiceUnavailable', 'The service is temporarily unavailable. Please retry later.'),
     504: ('GatewayTimeout', 'The server did not receive a timely response from the upstream server.'),
 }
+
+
+def _is_action(segment: str, name: str) -> bool:
+    """A bound action segment, with or without its namespace (``checkMemberGroups``, ``microsoft.graph.checkMemberGroups``)."""
+    return segment in (name, 'microsoft.graph.' + name)
 
 
 @dataclass
@@ -165,6 +171,8 @@ class GraphService:
                 return self._policy(call, method)
             raise self._no_segment(rest[0] if rest else head)
         if head == 'users':
+            if len(rest) == 2 and _is_action(rest[1], 'checkMemberGroups'):
+                return self._check_member_groups(call, 'user', rest[0], key_syntax=key is not None)
             self._allow(method, 'GET')
             if not rest:
                 return self._list_users(call, query)
@@ -174,6 +182,8 @@ class GraphService:
         if head == 'groups':
             return self._groups(call, method, rest, query)
         if head == 'directoryObjects':
+            if len(rest) == 2 and _is_action(rest[1], 'checkMemberGroups'):
+                return self._check_member_groups(call, 'directoryObject', rest[0])
             if rest in (['getByIds'], ['microsoft.graph.getByIds']):
                 self._allow(method, 'POST')
                 return self._get_by_ids(call)
@@ -325,6 +335,8 @@ class GraphService:
     # -- groups -------------------------------------------------------------------------------------------------
 
     def _groups(self, call: Call, method: str, rest: list[str], query: dict[str, str]) -> Response:
+        if len(rest) == 2 and _is_action(rest[1], 'checkMemberGroups'):
+            return self._check_member_groups(call, 'group', rest[0])
         self._allow(method, 'GET')
         directory = call.tenant.directory
         if not rest:
@@ -425,6 +437,46 @@ class GraphService:
                                        'type': 'Managed', 'capabilities': 'Email, OfficeCommunicationsOnline'}
                                       for index, name in enumerate(domains)]}]
         return Response.json_response(200, {'@odata.context': self._context(call, 'organization'), 'value': value}, JSON_TYPE)
+
+    # -- checkMemberGroups ----------------------------------------------------------------------------------------
+
+    def _check_member_groups(self, call: Call, kind: str, key: str, key_syntax: bool = False) -> Response:
+        """POST {users|groups|directoryObjects}/{id}/checkMemberGroups: which of ``groupIds`` the object is a member of.
+
+        Transitive, like Graph: membership through nested groups counts. Ids of groups that do not exist are left out
+        of the answer, as are duplicates.
+        """
+        self._allow(call.request.method, 'POST')
+        # documented least privilege: User.Read.All and GroupMember.Read.All (or Group.Read.All), or Directory.Read.All
+        for permission in {'user': ('users', 'members'), 'group': ('members',), 'directoryObject': ('getByIds',)}[kind]:
+            self._require(call, permission)
+        directory = call.tenant.directory
+        if kind == 'user':
+            if key.startswith('$') and not key_syntax:
+                raise GraphFault(400, 'BadRequest', "Bad Request - Error in query syntax: '%s' is not a valid segment; a key that starts with "
+                                                    "'$' must use the users('...') syntax." % key)
+            found = directory.users.get(key.lower()) if is_guid(key) else directory.user_by_upn(key)
+        else:
+            if not is_guid(key):
+                raise GraphFault(400, 'Request_BadRequest', "Invalid object identifier '%s'." % key)
+            found = directory.groups.get(key.lower()) if kind == 'group' else (directory.get(key) or (None, None))[1]
+        if found is None:
+            raise self._not_found(key)
+        payload = self._json_body(call.request)
+        group_ids = payload.get('groupIds') if isinstance(payload, dict) else None
+        if not isinstance(group_ids, list) or not all(isinstance(item, str) for item in group_ids):
+            raise GraphFault(400, 'Request_BadRequest', "The request body must contain the parameter 'groupIds' (a collection of group ids).")
+        if len(group_ids) > MAX_CHECK_GROUPS:
+            raise GraphFault(400, 'Request_BadRequest', "Number of included identifiers cannot exceed '%d'." % MAX_CHECK_GROUPS)
+        for group_id in group_ids:
+            if not is_guid(group_id):
+                raise GraphFault(400, 'Request_BadRequest', "Invalid object identifier '%s'." % group_id)
+        member_of = directory.transitive_groups(found['id'])
+        value: list[str] = []
+        for group_id in group_ids:
+            if group_id.lower() in member_of and directory.groups[group_id.lower()]['id'] not in value:
+                value.append(directory.groups[group_id.lower()]['id'])
+        return Response.json_response(200, {'@odata.context': self._context(call, 'Collection(Edm.String)'), 'value': value}, JSON_TYPE)
 
     # -- $batch -------------------------------------------------------------------------------------------------
 
