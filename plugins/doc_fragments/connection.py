@@ -132,6 +132,20 @@ options:
         all retries of one call stop after two minutes in total.
     type: int
     default: 5
+  token_cache:
+    description:
+      - Keep the access token in a persistent cache on the host that runs the module, so that the next tasks and the
+        other forks of the play for the same tenant and app reuse it instead of asking Entra ID for a new one (and skip
+        msal's discovery request too). Each fork of one tenant waits for the first one's token.
+      - The cache is one file per login host, tenant, client, Graph endpoint, auth method and credential (a rotated
+        secret starts a new file; tenants never share one), in the private folder C(<temp dir>/entra.autopilot-<uid>)
+        (mode 0700, the folder of the per-tenant locks), with file mode 0600. It holds access tokens, so treat it as a
+        secret; it is never printed. Delete the folder to drop every cached token.
+      - A cached token is used until shortly before it expires (usually about an hour), so a permission granted to the
+        app in the meantime is seen when the next token is issued.
+      - Not used with O(auth_method=access_token).
+    type: bool
+    default: false
 notes:
   - Each option is taken from the task (or C(module_defaults)) first, then from its environment variables in the
     order given. An empty environment variable counts as unset, because AWX exports empty strings for credential

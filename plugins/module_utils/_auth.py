@@ -10,7 +10,8 @@
 
 ``settings_from_params`` turns module parameters into validated ``AuthSettings`` without any I/O,
 ``build_session`` creates the one ``requests`` session of a run (TLS trust, timeouts),
-``acquire_token`` gets a Microsoft Graph access token for the configured auth method.
+``acquire_token`` gets a Microsoft Graph access token for the configured auth method (from the persistent token cache
+of ``_token_cache.py`` when ``token_cache`` is on).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ import re
 import tempfile
 import traceback
 import typing as t
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ansible_collections.entra.autopilot.plugins.module_utils._errors import EntraError
+from ansible_collections.entra.autopilot.plugins.module_utils._token_cache import credential_fingerprint, open_token_cache
 
 try:
     import requests
@@ -158,6 +161,7 @@ class AuthSettings:
     timeout: int
     max_retries: int
     cloud: str = 'public'
+    token_cache: bool = False  # keep tokens in the private persistent cache (_token_cache.py)
 
     def secrets(self) -> list[str]:
         """Every secret value, for ``no_log_values``."""
@@ -318,6 +322,7 @@ def settings_from_params(params: t.Mapping[str, t.Any]) -> AuthSettings:
         timeout=timeout,
         max_retries=max_retries,
         cloud=cloud,
+        token_cache=bool(params.get('token_cache')),
     )
 
 
@@ -345,6 +350,10 @@ class EntraSession(_SessionBase):  # type: ignore[misc,valid-type]
         """Drop pooled connections, so the next request opens a new one."""
         for adapter in self.adapters.values():
             adapter.close()
+
+    def clone(self) -> EntraSession:
+        """A session with the same TLS and timeout settings, for a worker thread (a Session is not thread-safe)."""
+        return type(self)(self.entra_verify, self.entra_timeout)
 
 
 def _combined_ca_bundle(ca_bundle: str) -> str:
@@ -606,40 +615,61 @@ def _authority_error(settings: AuthSettings, exc: Exception) -> str:
     return f'The login endpoint {settings.authority} has no OpenID configuration{got}: {fix}.'
 
 
+def _app_credential(settings: AuthSettings, extra_secrets: list[str]) -> tuple[t.Any, str]:
+    """msal's ``client_credential`` for an app method, and a fingerprint of it for the token cache key."""
+    if settings.method == 'client_secret':
+        secret = t.cast(str, settings.client_secret)
+        return secret, credential_fingerprint(secret)
+    if settings.method == 'client_certificate':
+        credential = _read_certificate_credential(settings)
+        return credential, credential_fingerprint(credential['public_certificate'])
+    assertion = _read_federated_token(settings)
+    extra_secrets.append(assertion)
+    # a callable, as msal asks for: called for this run's token request only (not at all on a cache hit). The file
+    # is rotated by the platform while the app it signs in as stays, so its path identifies the credential.
+    return {'client_assertion': lambda: assertion}, credential_fingerprint(t.cast(str, settings.federated_token_file))
+
+
+def _request_token(settings: AuthSettings, session: t.Any, credential: t.Any, cache: t.Any) -> t.Any:
+    """msal's result for one token; ``cache`` (a TokenCacheFile or None) supplies msal's token and http caches."""
+    caches = {'token_cache': cache.tokens, 'http_cache': cache.http} if cache is not None else {}
+    if settings.method == 'managed_identity':
+        identity = (msal.UserAssignedManagedIdentity(client_id=settings.client_id) if settings.client_id
+                    else msal.SystemAssignedManagedIdentity())
+        client = msal.ManagedIdentityClient(identity, http_client=session, **caches)
+        return client.acquire_token_for_client(resource=settings.graph_resource)
+    app_kwargs: dict[str, t.Any] = dict(caches)
+    if not settings.instance_discovery:
+        app_kwargs['instance_discovery'] = False
+    app = msal.ConfidentialClientApplication(
+        settings.client_id,
+        client_credential=credential,
+        authority=settings.authority,
+        http_client=session,
+        **app_kwargs,
+    )
+    return app.acquire_token_for_client(scopes=[settings.scope])
+
+
 def acquire_token(settings: AuthSettings, session: t.Any) -> str:
-    """A Graph access token for ``settings.method``; raises ``AuthError`` with a one-line reason."""
+    """A Graph access token for ``settings.method``; raises ``AuthError`` with a one-line reason.
+
+    With ``settings.token_cache`` the token comes from (and goes to) the private cache file of this login host, tenant,
+    client, Graph scope and credential, while its lock is held (forks of the same tenant wait for the first one's token).
+    """
     if settings.method == 'access_token':
         return t.cast(str, settings.access_token)
     extra_secrets: list[str] = []
     url = settings.authority_host
     try:
         if settings.method == 'managed_identity':
-            identity = (msal.UserAssignedManagedIdentity(client_id=settings.client_id) if settings.client_id
-                        else msal.SystemAssignedManagedIdentity())
             url = os.environ.get('IDENTITY_ENDPOINT') or os.environ.get('AZURE_POD_IDENTITY_AUTHORITY_HOST') or 'http://169.254.169.254'
-            client = msal.ManagedIdentityClient(identity, http_client=session)
-            result = client.acquire_token_for_client(resource=settings.graph_resource)
+            credential, fingerprint = None, '%s@%s' % (settings.client_id or 'system-assigned', url)
         else:
-            if settings.method == 'client_secret':
-                credential: t.Any = settings.client_secret
-            elif settings.method == 'client_certificate':
-                credential = _read_certificate_credential(settings)
-            else:
-                assertion = _read_federated_token(settings)
-                extra_secrets.append(assertion)
-                # a callable, as msal asks for: it is only called for this run's single token request
-                credential = {'client_assertion': lambda: assertion}
-            app_kwargs: dict[str, t.Any] = {}
-            if not settings.instance_discovery:
-                app_kwargs['instance_discovery'] = False
-            app = msal.ConfidentialClientApplication(
-                settings.client_id,
-                client_credential=credential,
-                authority=settings.authority,
-                http_client=session,
-                **app_kwargs,
-            )
-            result = app.acquire_token_for_client(scopes=[settings.scope])
+            credential, fingerprint = _app_credential(settings, extra_secrets)
+        key = (settings.method, settings.authority_host, settings.tenant_id or '', settings.client_id or '', settings.scope, fingerprint)
+        with open_token_cache(key) if settings.token_cache else nullcontext(None) as cache:
+            result = _request_token(settings, session, credential, cache)
     except (requests.exceptions.HTTPError, msal.exceptions.MsalServiceError) as exc:
         # msal raises for a 5xx answer of the token endpoint (MsalServiceError "HTTP Error: 503" in recent versions)
         response = getattr(exc, 'response', None)

@@ -66,6 +66,7 @@ _CONNECTION_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     'ca_bundle': {'type': 'path'},
     'timeout': {'type': 'int', 'default': 30},
     'max_retries': {'type': 'int', 'default': 5},
+    'token_cache': {'type': 'bool', 'default': False},
 }
 
 

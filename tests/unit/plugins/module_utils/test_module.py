@@ -98,6 +98,7 @@ EXPECTED_SPEC = {
     'ca_bundle': ('path', None, None, False),
     'timeout': ('int', 30, None, False),
     'max_retries': ('int', 5, None, False),
+    'token_cache': ('bool', False, None, False),
 }
 
 
