@@ -269,13 +269,18 @@ step_integration() {
     say "integration summary (ansible-core $CORE_VERSION / Python $PY_VERSION): $(grep -cE '^Running .* integration test (role|script)$' "$LOGS/integration.log" || true) targets passed"
 }
 
+# ansible-lint (production profile), then antsibull-docs on the module and role documentation (markup, references
+# to other plugins and options), the check the Ansible docs site applies
 step_lint() {
     local tools="$WORK/venv/lint-py$PY_VERSION"
-    ensure_venv "$tools" "$PY_BIN" ansible-lint
+    ensure_venv "$tools" "$PY_BIN" ansible-lint antsibull-docs
     cd "$COPY"
     local -a color=()
     [ -t 1 ] || color=(--nocolor)
-    run_logged lint "$tools/bin/ansible-lint" --profile production "${color[@]}"
+    # both run ansible-core's commands, which must be the lint venv's
+    PATH="$tools/bin:$PATH" run_logged lint "$tools/bin/ansible-lint" --profile production "${color[@]}"
+    PATH="$tools/bin:$PATH" run_logged docs-lint "$tools/bin/antsibull-docs" lint-collection-docs --plugin-docs \
+        --validate-collection-refs all .
 }
 
 step_demo() {
