@@ -6,17 +6,21 @@
 # The interfaces in this file are meant for use within the entra.autopilot collection
 # and may not remain stable to outside uses. Changes may be made in ANY release, even a bugfix release.
 
-"""Microsoft Graph over one ``requests`` session: retries, paging, JSON batching and readable errors."""
+"""Microsoft Graph over ``requests``: retries, paging, JSON batching (chunks sent in parallel) and readable errors."""
 
 from __future__ import annotations
 
 import email.utils
+import functools
 import math
 import random
+import queue
 import re
+import threading
 import time
 import typing as t
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
@@ -35,6 +39,9 @@ else:
 # https://learn.microsoft.com/en-us/graph/throttling, https://learn.microsoft.com/en-us/graph/errors
 RETRY_STATUSES = frozenset({429, 503, 504})
 BATCH_LIMIT = 20  # https://learn.microsoft.com/en-us/graph/json-batching
+# Calls in flight at once for one run (batch chunks, getByIds pages): enough to hide the round trip of 250 chunks
+# (5,000 names), few enough to stay far below Graph's per-app concurrency and throttling limits.
+PARALLEL_CALLS = 8
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 32.0
 
@@ -249,12 +256,21 @@ class _Attempts:
         return f'Gave up after {self.count} retries in {self.client.clock() - self.started:.1f} s; try again later or raise max_retries.'
 
 
+T = t.TypeVar('T')
+
+
 class GraphClient:
-    """Microsoft Graph calls of one module run."""
+    """Microsoft Graph calls of one module run.
+
+    ``parallel`` (and so ``batch``) runs independent calls on up to ``max_parallel`` threads; each thread borrows a
+    session of its own (``session.clone()``: a requests Session is not thread-safe), and a session without ``clone``
+    runs them one after the other.
+    """
 
     def __init__(self, session: t.Any, graph_endpoint: str, api_version: str, token: str, *, timeout: float,
                  max_retries: int, max_total_wait: float = 120.0, sleep: t.Callable[[float], t.Any] = time.sleep,
-                 clock: t.Callable[[], float] = time.monotonic, rng: t.Callable[[], float] = random.random) -> None:
+                 clock: t.Callable[[], float] = time.monotonic, rng: t.Callable[[], float] = random.random,
+                 max_parallel: int = PARALLEL_CALLS) -> None:
         self.session = session
         self.graph_endpoint = graph_endpoint.rstrip('/')
         self.api_version = api_version
@@ -265,7 +281,10 @@ class GraphClient:
         self.sleep = sleep
         self.clock = clock
         self.rng = rng
+        self.max_parallel = max_parallel
         self._token = token
+        self._local = threading.local()  # .session: the session a worker thread borrowed
+        self._idle_sessions: queue.SimpleQueue[t.Any] = queue.SimpleQueue()
         origin = urlsplit(self.graph_endpoint)
         self._origin = f'{origin.scheme}://{origin.netloc}'.lower()
 
@@ -281,13 +300,46 @@ class GraphClient:
             return path
         return self.base_url + path.lstrip('/')
 
+    def _session(self) -> t.Any:
+        """The session of the calling thread: its borrowed one in a worker, else the client's own."""
+        return getattr(self._local, 'session', None) or self.session
+
     def _fresh_connections(self) -> None:
-        fresh = getattr(self.session, 'fresh_connections', None)
+        session = self._session()
+        fresh = getattr(session, 'fresh_connections', None)
         if fresh is not None:
             fresh()
         else:
-            for adapter in getattr(self.session, 'adapters', {}).values():
+            for adapter in getattr(session, 'adapters', {}).values():
                 adapter.close()
+
+    def parallel(self, calls: t.Sequence[t.Callable[[], T]]) -> list[T]:
+        """The results of ``calls``, in order, run on up to ``max_parallel`` threads; the first error is raised
+        (calls not started yet are cancelled)."""
+        workers = min(self.max_parallel, len(calls))
+        if workers <= 1 or not hasattr(self.session, 'clone'):
+            return [call() for call in calls]
+
+        def run(call: t.Callable[[], T]) -> T:
+            try:
+                session = self._idle_sessions.get_nowait()
+            except queue.Empty:
+                session = self.session.clone()  # at most one per worker: each gives its session back when done
+            self._local.session = session
+            try:
+                return call()
+            finally:
+                self._local.session = None
+                self._idle_sessions.put(session)
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='graph') as pool:
+            futures = [pool.submit(run, call) for call in calls]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
 
     def request(self, method: str, path: str, *, params: t.Any = None, json: t.Any = None,
                 headers: t.Mapping[str, str] | None = None) -> t.Any:
@@ -303,7 +355,7 @@ class GraphClient:
             }
             send_headers.update(headers or {})
             try:
-                response = self.session.request(method, url, params=params, json=json, headers=send_headers, timeout=self.timeout)
+                response = self._session().request(method, url, params=params, json=json, headers=send_headers, timeout=self.timeout)
             except requests.exceptions.SSLError as exc:
                 raise GraphError(f'Graph {method} {_relative_path(url)} failed: {describe_transport_error(exc, url)}',
                                  method=method, path=_relative_path(url), client_request_id=client_request_id) from None
@@ -391,10 +443,11 @@ class GraphClient:
         return items
 
     def batch(self, batch_requests: t.Sequence[BatchRequest]) -> dict[str, BatchResponse]:
-        """Send requests through ``$batch`` in chunks of at most 20; returns each item's own answer by id.
+        """Send requests through ``$batch`` in chunks of at most 20 (in parallel); returns each item's own answer by id.
 
-        Throttled items (429, 503, 504) are sent again in a new batch after the longest ``Retry-After``, within the
-        retry budget; every other per-item status (including errors) is returned, not raised.
+        Throttled items (429, 503, 504) are sent again in new batches after the longest ``Retry-After``, within the
+        retry budget; every other per-item status (including errors) is returned, not raised. The result is the same
+        as sending the chunks one after the other, in the order of ``batch_requests``.
         """
         ids = [item.id for item in batch_requests]
         if len(set(ids)) != len(ids):
@@ -403,22 +456,12 @@ class GraphClient:
         pending = list(batch_requests)
         attempts = _Attempts(self, self.clock())
         while pending:
+            chunks = [pending[start:start + BATCH_LIMIT] for start in range(0, len(pending), BATCH_LIMIT)]
+            answered = self.parallel([functools.partial(self._send_batch, chunk) for chunk in chunks])
             throttled: list[BatchRequest] = []
             waits: list[float] = []
-            for start in range(0, len(pending), BATCH_LIMIT):
-                chunk = pending[start:start + BATCH_LIMIT]
-                data = self.post('$batch', {'requests': [item.to_json() for item in chunk]})
-                answers = data.get('responses') if isinstance(data, dict) else None
-                if not isinstance(answers, list):
-                    raise GraphError('Graph POST $batch returned no "responses" list.', method='POST', path='$batch')
-                by_id = {str(answer.get('id')): answer for answer in answers if isinstance(answer, dict)}
-                for item in chunk:
-                    answer = by_id.get(item.id)
-                    if answer is None:
-                        raise GraphError(f'Graph POST $batch returned no answer for request {item.id} ({item.method} {item.url}).',
-                                         method='POST', path='$batch')
-                    result = BatchResponse(id=item.id, status=int(answer.get('status') or 0), headers=dict(answer.get('headers') or {}),
-                                           body=answer.get('body'), method=item.method.upper(), url=item.url)
+            for chunk, answers in zip(chunks, answered):
+                for item, result in zip(chunk, answers):
                     results[item.id] = result
                     if result.status in RETRY_STATUSES:
                         throttled.append(item)
@@ -432,4 +475,21 @@ class GraphClient:
                 break  # the throttled answers are returned as they are
             attempts.wait(delay)
             pending = throttled
+        return results
+
+    def _send_batch(self, chunk: list[BatchRequest]) -> list[BatchResponse]:
+        """One ``POST $batch`` of at most 20 requests; the answers in the order of ``chunk``."""
+        data = self.post('$batch', {'requests': [item.to_json() for item in chunk]})
+        answers = data.get('responses') if isinstance(data, dict) else None
+        if not isinstance(answers, list):
+            raise GraphError('Graph POST $batch returned no "responses" list.', method='POST', path='$batch')
+        by_id = {str(answer.get('id')): answer for answer in answers if isinstance(answer, dict)}
+        results = []
+        for item in chunk:
+            answer = by_id.get(item.id)
+            if answer is None:
+                raise GraphError(f'Graph POST $batch returned no answer for request {item.id} ({item.method} {item.url}).',
+                                 method='POST', path='$batch')
+            results.append(BatchResponse(id=item.id, status=int(answer.get('status') or 0), headers=dict(answer.get('headers') or {}),
+                                         body=answer.get('body'), method=item.method.upper(), url=item.url))
         return results

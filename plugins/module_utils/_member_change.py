@@ -88,22 +88,26 @@ def check_entries(users: list[str], groups: list[str]) -> None:
 
 
 def resolve_change(resolver: PrincipalResolver, current: JoinPolicy, state: str, users: list[str],
-                   groups: list[str]) -> tuple[MemberChange, dict[str, Principal], list[str]]:
+                   groups: list[str], *, names: bool = True) -> tuple[MemberChange, dict[str, Principal], list[str]]:
     """The task's entries as a MemberChange, the principals found by id (for names), and warnings.
 
     Resolution only matters while the scope is Selected (with All or None nothing is stored), so no lookup is made
-    otherwise. ``present``: every entry must name an existing user or group (an id already in the list need not);
-    any problem fails before anything is written. ``absent``: an id is removed even when its object was deleted; an
-    entry that names nothing is already absent (a warning); ambiguous names and entries of the wrong kind fail.
-    One getByIds covers the entries' ids and the current list, whose names the diff shows.
+    otherwise. ``present``: every entry must name an existing user or group (an id already in the list need not,
+    and is not looked up); any problem fails before anything is written. ``absent``: an id is removed even when its
+    object was deleted (the ids are looked up for the names of what is removed); an entry that names nothing is
+    already absent (a warning); ambiguous names and entries of the wrong kind fail. With ``names`` (for the diff) the
+    same getByIds also covers the current list, whose names the diff shows.
     """
     entries = tuple(dict.fromkeys(entry.strip() for entry in list(users) + list(groups)))
     if current.allowed_to_join.scope != 'selected':
         return MemberChange(state=state, entries=entries), {}, []
-    known = set(current.allowed_to_join.users | current.allowed_to_join.groups)
+    join = current.allowed_to_join
+    known = set(join.users | join.groups) if names else set()
     if state == 'absent':
         known.update(entry.strip().lower() for entry in list(users) + list(groups))
-    resolved = resolver.resolve(users, groups, known_ids=known, allow_missing=state == 'absent')
+        resolved = resolver.resolve(users, groups, known_ids=known, allow_missing=True)
+    else:
+        resolved = resolver.resolve(users, groups, known_ids=known, listed={'user': join.users, 'group': join.groups})
     warnings = ['%s %s names no existing %s, so it is not in the list; nothing to remove.' % (kind.capitalize(), entry, kind)
                 for kind, entry in resolved.missing]
     change = MemberChange(state=state, users=frozenset(principal.id for principal in resolved.users.values()),

@@ -40,14 +40,20 @@ class OptionsError(EntraError):
         self.problems = problems
 
 
-def policy_ids(policy: JoinPolicy) -> set[str]:
-    """Every object id the policy holds (join scope and local administrators), lower case."""
-    ids: set[str] = set()
+def listed_ids(policy: JoinPolicy) -> dict[str, set[str]]:
+    """The object ids the policy holds (join scope and local administrators) by kind, 'user' and 'group', lower case."""
+    listed: dict[str, set[str]] = {'user': set(), 'group': set()}
     for membership in (policy.allowed_to_join, policy.local_admins_registering):
         if membership is not None:
-            ids.update(membership.users)
-            ids.update(membership.groups)
-    return ids
+            listed['user'].update(membership.users)
+            listed['group'].update(membership.groups)
+    return listed
+
+
+def policy_ids(policy: JoinPolicy) -> set[str]:
+    """Every object id the policy holds (join scope and local administrators), lower case."""
+    listed = listed_ids(policy)
+    return listed['user'] | listed['group']
 
 
 def entry_ids(entries: Iterable[str], principals: Mapping[str, Any]) -> dict[str, str]:

@@ -8,7 +8,8 @@
 
 """Users and groups named by object id, userPrincipalName or display name, resolved to object ids.
 
-Object ids are checked with one ``directoryObjects/getByIds`` call; names are looked up in one ``$batch``.
+Object ids are checked with ``directoryObjects/getByIds`` (1000 per call); names are looked up with ``$batch`` (20 per
+request, the requests in parallel). Ids a list already holds need no lookup unless their names are wanted.
 Every entry is resolved before anything is reported, so one ``ResolutionError`` lists every problem at once.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -162,14 +164,15 @@ class PrincipalResolver:
         self.client = client
 
     def lookup_ids(self, ids: Iterable[str]) -> dict[str, Principal]:
-        """The users and groups that exist among ``ids`` (one getByIds call per 1000 ids), by lower-case id.
+        """The users and groups that exist among ``ids`` (one getByIds call per 1000 ids, in parallel), by lower-case id.
 
         Ids that are not object ids, and ids of deleted (or other kinds of) objects, are absent.
         """
         wanted = sorted({object_id.strip().lower() for object_id in ids if is_object_id(object_id)})
+        pages = [wanted[start:start + GET_BY_IDS_LIMIT] for start in range(0, len(wanted), GET_BY_IDS_LIMIT)]
         found: dict[str, Principal] = {}
-        for start in range(0, len(wanted), GET_BY_IDS_LIMIT):
-            answer = self.client.post(GET_BY_IDS_PATH, {'ids': wanted[start:start + GET_BY_IDS_LIMIT], 'types': ['user', 'group']})
+        for answer in self.client.parallel([functools.partial(self.client.post, GET_BY_IDS_PATH, {'ids': page, 'types': ['user', 'group']})
+                                            for page in pages]):
             items = answer.get('value') if isinstance(answer, dict) else None
             if not isinstance(items, list):
                 raise EntraError('Graph POST %s returned no "value" list.' % GET_BY_IDS_PATH)
@@ -181,29 +184,36 @@ class PrincipalResolver:
         return found
 
     def resolve(self, users: Iterable[str], groups: Iterable[str], *, known_ids: Iterable[str] = (),
-                allow_missing: bool = False) -> Resolved:
+                listed: Mapping[str, Iterable[str]] | None = None, allow_missing: bool = False) -> Resolved:
         """Resolve every entry at once; raise one ResolutionError listing every entry that fails.
 
-        Object ids are checked in one getByIds call together with ``known_ids`` (ids already in the policy: they
-        need not exist any more, and their names feed readable views). Names are looked up in one ``$batch``:
-        users by userPrincipalName (case-insensitive), groups by exact display name (several matches are an error
-        listing each candidate). With ``allow_missing`` (removing entries), entries that match nothing are listed
-        in ``Resolved.missing`` instead; ambiguous names and ids of the wrong kind are still errors.
+        Object ids are checked with getByIds together with ``known_ids`` (ids already in the policy: they need not
+        exist any more, and their names feed readable views). ``listed`` maps 'user'/'group' to the ids the policy
+        already holds in lists of that kind: an id entry among them is taken as it is, without a lookup, unless it is
+        in ``known_ids`` too (nothing about it can change the decision; it need not exist either). Names are looked up
+        with ``$batch``: users by userPrincipalName (case-insensitive), groups by exact display name (several matches
+        are an error listing each candidate). With ``allow_missing`` (removing entries), entries that match nothing
+        are listed in ``Resolved.missing`` instead; ambiguous names and ids of the wrong kind are still errors.
         """
         entries = {'user': list(dict.fromkeys(users)), 'group': list(dict.fromkeys(groups))}
         known = {object_id.strip().lower() for object_id in known_ids}
+        already = {kind: {object_id.strip().lower() for object_id in ids} for kind, ids in (listed or {}).items()}
+        may_be_gone = known.union(*already.values())
         problems: dict[tuple[str, str], str] = {}  # (kind, entry) -> what is wrong
         not_found: set[tuple[str, str]] = set()  # the problems that are "matches nothing"
         result = Resolved()
 
         id_entries = [(kind, entry) for kind, kind_entries in entries.items() for entry in kind_entries if is_object_id(entry)]
-        lookup = {entry.strip().lower() for _kind, entry in id_entries} | {object_id for object_id in known if is_object_id(object_id)}
+        unchecked = {(kind, entry) for kind, entry in id_entries
+                     if entry.strip().lower() in already.get(kind, ()) and entry.strip().lower() not in known}
+        lookup = ({entry.strip().lower() for kind, entry in id_entries if (kind, entry) not in unchecked}
+                  | {object_id for object_id in known if is_object_id(object_id)})
         result.principals = self.lookup_ids(lookup) if lookup else {}
         for kind, entry in id_entries:
             object_id = entry.strip().lower()
             principal = result.principals.get(object_id)
-            if principal is None and object_id in known:
-                # already in the policy: a deleted object stays listed until it is removed
+            if principal is None and object_id in may_be_gone:
+                # already in the policy (and not looked up, or deleted): it stays listed until it is removed
                 result.add(kind, entry, Principal(id=object_id, type=kind, name=object_id), exists=False)
             elif principal is None:
                 problems[kind, entry] = 'no user or group has this object id (deleted, or from another tenant?).'
@@ -220,8 +230,8 @@ class PrincipalResolver:
                 del problems[key]
         if problems:
             # in the order given: users, then groups
-            order = [(kind, entry) for kind, kind_entries in entries.items() for entry in kind_entries]
-            keys = sorted(problems, key=order.index)
+            order = {key: index for index, key in enumerate((kind, entry) for kind, kind_entries in entries.items() for entry in kind_entries)}
+            keys = sorted(problems, key=order.__getitem__)
             raise ResolutionError(['%ss: %s: %s' % (kind, entry, problems[kind, entry]) for kind, entry in keys],
                                   [entry for _kind, entry in keys])
         return result

@@ -254,7 +254,8 @@ def change_members(module: EntraModule) -> dict:
     store, resolver = PolicyStore(client), PrincipalResolver(client)
     raw, before = store.read()
     looked_up = before.allowed_to_join.users | before.allowed_to_join.groups
-    change, names, warnings = resolve_change(resolver, before, state, users, groups)
+    # the current list's names are only looked up for the diff
+    change, names, warnings = resolve_change(resolver, before, state, users, groups, names=module._diff)
     decision = decide(before.allowed_to_join, change)
     # named groups without user members let nobody join (the seed's note); one $batch counts them
     adding = [names[group_id] for group_id in sorted(decision.added_groups) if group_id in names]

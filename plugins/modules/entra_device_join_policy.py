@@ -266,6 +266,7 @@ from ansible_collections.entra.autopilot.plugins.module_utils._policy_options im
     check_join_configurable,
     entry_ids,
     groups_added,
+    listed_ids,
     policy_ids,
 )
 from ansible_collections.entra.autopilot.plugins.module_utils._policy_store import PolicyStore
@@ -304,16 +305,23 @@ def apply_policy(module: EntraModule) -> dict:
     group_ids: dict[str, str] = {}
     names = None  # existing principals by id, for warnings and the diff
     if users or groups:
-        # Ids already in the policy need not exist: a complete list may keep the id of a deleted object.
-        resolved = resolver.resolve(users, groups, known_ids=policy_ids(current))
+        # Ids already in the policy need not exist (a complete list may keep the id of a deleted object), and they
+        # need no lookup at all unless the diff shows their names: only new entries are checked.
+        known = policy_ids(current) if module._diff else set()
+        resolved = resolver.resolve(users, groups, known_ids=known, listed=listed_ids(current))
         user_ids, group_ids, names = entry_ids(users, resolved.users), entry_ids(groups, resolved.groups), resolved.principals
     desired = options.desired(current, user_ids, group_ids)
     check_join_configurable(raw, current, desired)
 
     for warning in options.warnings(current, desired):
         module.warn(warning)
+    added_ids = sorted(groups_added(current, desired))
+    # a group the policy holds in its other list was taken without a lookup: name it for the warning
+    unnamed = [group_id for group_id in added_ids if group_id not in (names or {}) and group_id in policy_ids(current)]
+    if unnamed and not module._diff:
+        names = {**(names or {}), **resolver.lookup_ids(unnamed)}
     # only groups that exist can be counted (a deleted id kept from the other list has nothing to count)
-    added = [names[group_id] for group_id in sorted(groups_added(current, desired)) if group_id in (names or {})]
+    added = [names[group_id] for group_id in added_ids if group_id in (names or {})]
     if added:
         counts = resolver.group_user_counts(group.id for group in added)
         for warning in group_warnings(added, counts):
