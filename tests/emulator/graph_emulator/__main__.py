@@ -39,11 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--tenant-id', help="id of the default tenant (default: the seed's tenant id)")
     parser.add_argument('--workdir', help='folder for the CA, certificates, credentials and request log (default: a new temp folder)')
     parser.add_argument('--token-lifetime', type=int, default=3600, help='access token lifetime in seconds (default: 3600)')
+    parser.add_argument('--latency', type=float, default=0.0, help='seconds added to every request, to model the network (default: 0)')
     args = parser.parse_args(argv)
 
     workdir = args.workdir or tempfile.mkdtemp(prefix='graph-emulator-')
     try:
-        emulator = Emulator(workdir, port=args.port, token_lifetime=args.token_lifetime, log_file=os.path.join(workdir, 'requests.jsonl'))
+        emulator = Emulator(workdir, port=args.port, token_lifetime=args.token_lifetime, log_file=os.path.join(workdir, 'requests.jsonl'),
+                            latency=args.latency)
         tenant = emulator.create_tenant(args.tenant_id, emulator.load_seed(args.seed))
     except (StateError, OSError, ValueError) as error:
         print('graph_emulator: %s' % error, file=sys.stderr)

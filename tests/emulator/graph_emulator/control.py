@@ -115,3 +115,7 @@ class EmulatorControl:
 
     def clear_faults(self) -> dict:
         return self._call('DELETE', '/faults')
+
+    def set_latency(self, seconds: float) -> dict:
+        """Add ``seconds`` to every request (not to the control API): the modelled network round trip."""
+        return self._call('PUT', '/settings', {'latency': seconds})

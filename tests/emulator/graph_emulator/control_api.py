@@ -83,6 +83,14 @@ class ControlService:
             if method == 'DELETE':
                 emulator.faults.clear()
                 return {'cleared': True}
+        if head == 'settings' and len(parts) == 1 and method in ('GET', 'PUT'):
+            if method == 'PUT':
+                body = self._body(request)
+                latency = body.get('latency', emulator.latency) if isinstance(body, dict) else None
+                if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not 0 <= latency <= 60:
+                    raise ControlError(400, 'expected {"latency": <seconds from 0 to 60>}')
+                emulator.latency = float(latency)
+            return {'latency': emulator.latency}
         if head == 'federated-token' and len(parts) == 1 and method == 'POST':
             body = self._body(request)
             subject = body.get('subject')

@@ -34,8 +34,12 @@ SEEDS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 class Emulator:
     """Everything the emulator knows: tenants, keys, log, faults; and the HTTPS server in front of them."""
 
-    def __init__(self, workdir: str, port: int = 0, token_lifetime: int = 3600, log_file: str | None = None) -> None:
+    def __init__(self, workdir: str, port: int = 0, token_lifetime: int = 3600, log_file: str | None = None,
+                 latency: float = 0.0) -> None:
         self.workdir = os.path.abspath(workdir)
+        # seconds added to every request but the control API's: the network round trip benchmarks model. One $batch
+        # is one round trip, whatever it holds (faults add latency per item or request on top).
+        self.latency = latency
         os.makedirs(self.workdir, exist_ok=True)
         ca = CertificateAuthority()
         self.ca_bundle = os.path.join(self.workdir, 'ca.pem')
@@ -144,6 +148,8 @@ class Emulator:
         if path == '/_emulator' or path.startswith('/_emulator/'):
             return self.control.handle(request)
         started = time.time()
+        if self.latency:
+            time.sleep(self.latency)
         log: dict[str, Any] = {'time': started, 'tenant': None, 'kind': None, 'method': request.method, 'path': path,
                                'query': dict(request.query), 'request_id': request.request_id,
                                'client_request_id': request.client_request_id}
