@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Filters of the device_join role and the audit playbook (documented in device_join_summary.yml, device_join_report.yml)."""
+"""Filters of the device_join role and the audit playbook (documented in the .yml file named after each)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.entra.autopilot.plugins.plugin_utils._audit_report import build_report, render
-from ansible_collections.entra.autopilot.plugins.plugin_utils._join_summary import not_applicable, summarize
+from ansible_collections.entra.autopilot.plugins.plugin_utils._join_summary import merge_requests, not_applicable, summarize
 
 
 def device_join_summary(before: t.Any, policy: t.Any = None, member: t.Any = None, coverage: t.Any = None,
@@ -21,6 +21,13 @@ def device_join_summary(before: t.Any, policy: t.Any = None, member: t.Any = Non
     if reason:
         return not_applicable(scenario, reason, **context)
     return summarize(before, policy, member, coverage, scenario=scenario, **context)
+
+
+def device_join_merge(requests: t.Any) -> dict[str, t.Any]:
+    """The union of what the hosts of one tenant ask for, and the settings they disagree on."""
+    if not isinstance(requests, list) or not all(isinstance(request, Mapping) for request in requests):
+        raise AnsibleFilterError('device_join_merge expects a list of dicts (the device_join_request of each host)')
+    return merge_requests(requests)
 
 
 def device_join_report(entries: t.Any, output_format: str = 'dict', generated: str = '', secrets: t.Any = None,
@@ -40,6 +47,7 @@ class FilterModule:
 
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
         return {
+            'device_join_merge': device_join_merge,
             'device_join_summary': device_join_summary,
             'device_join_report': device_join_report,
         }

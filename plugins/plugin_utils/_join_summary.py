@@ -23,6 +23,11 @@ from typing import Any
 OTHER_SETTINGS = ('user_device_quota', 'require_mfa', 'local_admins', 'laps_enabled')
 
 _BOOL_TEXT = {True: 'yes', False: 'no'}
+_SCOPE_TEXT = {'all': 'All', 'selected': 'Selected', 'none': 'None'}  # as the Entra admin center names them
+
+
+def _scope(scope: Any) -> str:
+    return _SCOPE_TEXT.get(str(scope), str(scope))
 
 
 def _ran(result: Any) -> bool:
@@ -108,6 +113,22 @@ def _settings(before_config: Mapping[str, Any], policy: Mapping[str, Any] | None
     return changes
 
 
+# what each host of a tenant may ask for on its own (the union is applied); everything else is one value per tenant
+PER_HOST = ('users', 'groups', 'required_members')
+PER_TENANT = ('allowed_to_join', 'membership', 'user_device_quota', 'require_mfa', 'local_admins', 'laps_enabled')
+
+
+def merge_requests(requests: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the hosts of one tenant ask for together: the union of the per-host lists (first seen first), and
+    ``conflicts``, the per-tenant settings on which the hosts disagree (variable names)."""
+    requests = list(requests)
+    merged: dict[str, Any] = {key: list(dict.fromkeys(str(item) for request in requests for item in request.get(key) or []))
+                              for key in PER_HOST}
+    merged['conflicts'] = ['device_join_%s' % key for key in PER_TENANT
+                           if len({repr(request.get(key)) for request in requests}) > 1]
+    return merged
+
+
 def summarize(before: Mapping[str, Any] | None, policy: Mapping[str, Any] | None = None, member: Mapping[str, Any] | None = None,
               coverage: Mapping[str, Any] | None = None, **context: Any) -> dict[str, Any]:
     """The role's result: scope before and after, members added and removed, other settings changed, coverage.
@@ -146,9 +167,9 @@ def report_lines(summary: Mapping[str, Any]) -> list[str]:
     """What the role prints: the scope, each kind of member added or removed, other settings, each required member."""
     check_mode = bool(summary.get('check_mode'))
     scope = summary['scope']
-    first = '"Users may join devices to Microsoft Entra" %s %s' % ('would be' if check_mode else 'is', scope['after'])
+    first = '"Users may join devices to Microsoft Entra" %s %s' % ('would be' if check_mode else 'is', _scope(scope['after']))
     if scope['before'] != scope['after']:
-        first += ' (was %s)' % scope['before']
+        first += ' (was %s)' % _scope(scope['before'])
     if not summary['changed']:
         first += '; nothing %s' % ('would change' if check_mode else 'changed')
     lines = [first + '.']

@@ -52,7 +52,7 @@ def test_additive_member_added_and_policy_unchanged():
     assert summary['config'] == member['config']
     assert summary['uncovered'] == ['PattiF@contoso.com']
     assert summary['scenario'] == 'pre_provisioned' and summary['membership'] == 'additive'
-    assert summary['report'] == ['"Users may join devices to Microsoft Entra" would be selected.', 'Would add users: AlexW@contoso.com.',
+    assert summary['report'] == ['"Users may join devices to Microsoft Entra" would be Selected.', 'Would add users: AlexW@contoso.com.',
                                  'Would add groups: IT Department.',
                                  'Required member AlexW@contoso.com may join: listed directly in the Selected list.',
                                  'Required member PattiF@contoso.com cannot join: not in the Selected list.']
@@ -84,7 +84,7 @@ def test_scope_from_all_to_selected_lists_everyone_added():
     summary = summarize(before, policy, SKIPPED, None)
     assert summary['scope'] == {'before': 'all', 'after': 'selected'}
     assert summary['add']['users'] == ['AlexW@contoso.com'] and summary['remove'] == {'users': [], 'groups': []}
-    assert summary['report'][0] == '"Users may join devices to Microsoft Entra" is selected (was all).'
+    assert summary['report'][0] == '"Users may join devices to Microsoft Entra" is Selected (was All).'
 
 
 def test_selected_to_all_reports_the_scope_not_removals():
@@ -112,7 +112,7 @@ def test_nothing_changed():
     policy = {'changed': False, 'config': BEFORE['config'], 'diff': {'before': readable(), 'after': readable()}}
     summary = summarize(BEFORE, policy, {'changed': False, 'added': [], 'removed': [], 'config': BEFORE['config']}, None)
     assert not summary['changed']
-    assert summary['report'] == ['"Users may join devices to Microsoft Entra" is selected; nothing changed.']
+    assert summary['report'] == ['"Users may join devices to Microsoft Entra" is Selected; nothing changed.']
 
 
 def test_not_applicable_and_filter_entry_point():
@@ -121,3 +121,15 @@ def test_not_applicable_and_filter_entry_point():
     filters = FilterModule().filters()
     assert filters['device_join_summary']({}, scenario='self_deploying', reason='why')['applies'] is False
     assert filters['device_join_summary'](BEFORE, policy=SKIPPED, scenario='user_driven')['scenario'] == 'user_driven'
+
+
+def test_merge_requests_unions_lists_and_names_conflicts():
+    merge = FilterModule().filters()['device_join_merge']
+    base = {'allowed_to_join': 'selected', 'membership': 'additive', 'user_device_quota': None, 'require_mfa': None,
+            'local_admins': None, 'laps_enabled': None, 'groups': [], 'required_members': []}
+    merged = merge([dict(base, users=['LeeG@contoso.com'], required_members=['LeeG@contoso.com']),
+                    dict(base, users=['PattiF@contoso.com', 'LeeG@contoso.com'], groups=['IT Department'])])
+    assert merged == {'users': ['LeeG@contoso.com', 'PattiF@contoso.com'], 'groups': ['IT Department'],
+                      'required_members': ['LeeG@contoso.com'], 'conflicts': []}
+    conflicting = merge([dict(base, users=[]), dict(base, users=[], allowed_to_join='all', local_admins={'global_admins': False})])
+    assert conflicting['conflicts'] == ['device_join_allowed_to_join', 'device_join_local_admins']
