@@ -27,6 +27,8 @@ from ansible_collections.entra.autopilot.plugins.module_utils._policy_store impo
 from ansible_collections.entra.autopilot.plugins.module_utils._principals import (
     Principal,
     PrincipalResolver,
+    ResolutionError,
+    Resolved,
     nobody_can_join_warning,
 )
 
@@ -108,11 +110,34 @@ def resolve_change(resolver: PrincipalResolver, current: JoinPolicy, state: str,
         resolved = resolver.resolve(users, groups, known_ids=known, allow_missing=True)
     else:
         resolved = resolver.resolve(users, groups, known_ids=known, listed={'user': join.users, 'group': join.groups})
-    warnings = ['%s %s names no existing %s, so it is not in the list; nothing to remove.' % (kind.capitalize(), entry, kind)
-                for kind, entry in resolved.missing]
+        check_gone_ids(resolved, join)
+    # the name may have been a deleted object's, whose id can still be listed: say how to remove that
+    warnings = ['%s %s names no existing %s, so nothing was removed by that name. The id of a deleted %s stays listed until '
+                'it is removed by its object id (entra_device_join_policy_info lists such ids as unresolved).'
+                % (kind.capitalize(), entry, kind, kind) for kind, entry in resolved.missing]
     change = MemberChange(state=state, users=frozenset(principal.id for principal in resolved.users.values()),
                           groups=frozenset(principal.id for principal in resolved.groups.values()), entries=entries)
     return change, resolved.principals, warnings
+
+
+def check_gone_ids(resolved: Resolved, current: Membership) -> None:
+    """``present``: refuse an id whose object is gone unless it is already in the list of its kind.
+
+    The resolver accepts an id the policy lists without it existing, whichever list holds it; a deleted user's id
+    given under ``groups`` would thus be added to the groups list, which Graph refuses at the PUT (or which lets
+    nobody join). Such an entry is an unresolvable one: fail before anything is written.
+    """
+    problems: list[str] = []
+    entries: list[str] = []
+    for kind, by_entry, listed in (('user', resolved.users, current.users), ('group', resolved.groups, current.groups)):
+        for entry, principal in by_entry.items():
+            if principal.id not in resolved.principals and principal.id not in listed:
+                other = 'groups' if kind == 'user' else 'users'
+                problems.append('%ss: %s: no %s has this object id (it is listed under %s, as the id of a deleted object: '
+                                'it can stay there or be removed, not be added as a %s).' % (kind, entry, kind, other, kind))
+                entries.append(entry)
+    if problems:
+        raise ResolutionError(problems, entries)
 
 
 def decide(current: Membership, change: MemberChange) -> Decision:

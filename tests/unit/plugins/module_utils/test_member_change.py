@@ -230,6 +230,32 @@ class TestResolveChange:
         assert change.users == {DIEGO_DELETED}
         assert not decide(current.allowed_to_join, change).changed
 
+    @pytest.mark.parametrize('names', [True, False], ids=['diff', 'no-diff'])
+    def test_present_refuses_a_deleted_id_listed_under_the_other_kind(self, graph, graph_log, names):
+        # the deleted user's id is in the users list; as a group it would reach the PUT, which Graph refuses
+        _raw, current = PolicyStore(graph).read()
+        with pytest.raises(ResolutionError) as raised:
+            resolve_change(PrincipalResolver(graph), current, 'present', ['AlexW@contoso.com'], [DIEGO_DELETED.upper()], names=names)
+        assert raised.value.entries == [DIEGO_DELETED.upper()]
+        assert 'no group has this object id (it is listed under users' in str(raised.value)
+        assert 'nothing was changed' in str(raised.value)
+        assert [entry['method'] for entry in graph_log() if entry['method'] not in ('GET', 'POST')] == []
+
+    def test_present_still_accepts_a_deleted_id_in_its_own_list_without_diff(self, graph):
+        _raw, current = PolicyStore(graph).read()
+        change, _names, _warnings = resolve_change(PrincipalResolver(graph), current, 'present', [DIEGO_DELETED], [], names=False)
+        assert change.users == {DIEGO_DELETED}
+
+    def test_absent_by_the_upn_of_a_deleted_listed_user_says_to_use_the_id(self, graph):
+        # DiegoS was deleted; his id is still listed, so "not in the list" would be wrong
+        _raw, current = PolicyStore(graph).read()
+        change, _names, warnings = resolve_change(PrincipalResolver(graph), current, 'absent', ['DiegoS@contoso.com'], [])
+        assert change.users == frozenset()
+        assert len(warnings) == 1
+        assert 'DiegoS@contoso.com names no existing user, so nothing was removed by that name' in warnings[0]
+        assert 'not in the list' not in warnings[0]
+        assert 'removed by its object id' in warnings[0]
+
     def test_absent_takes_deleted_ids_and_warns_about_names_that_match_nothing(self, graph):
         _raw, current = PolicyStore(graph).read()
         change, names, warnings = resolve_change(PrincipalResolver(graph), current, 'absent',
