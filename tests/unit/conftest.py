@@ -11,10 +11,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -37,15 +39,34 @@ def _no_ambient_ca_bundle() -> Iterator[None]:
     os.environ.update(saved)
 
 
+# ansible-test runs every test in a fork of its own (its ansible_forked plugin): a session fixture would be set up in
+# each test's fork and never torn down, leaving one emulator behind per test. So the emulator is started in the
+# process that forks (each xdist worker), before the first test, and stopped when that process's session ends.
+_WORKER: dict[str, Any] = {}  # 'emulator': the RunningEmulator, 'workdir': its temp folder
+
+
+def _runs_tests(config: pytest.Config) -> bool:
+    """False for the xdist controller, which only hands tests out to its workers."""
+    return hasattr(config, 'workerinput') or not getattr(config.option, 'numprocesses', None)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if _runs_tests(session.config):
+        _WORKER['workdir'] = tempfile.mkdtemp(prefix='graph-emulator-')
+        _WORKER['emulator'] = start_emulator(_WORKER['workdir'])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:  # pylint: disable=unused-argument
+    if 'emulator' in _WORKER:
+        _WORKER.pop('emulator').stop()
+    if 'workdir' in _WORKER:
+        shutil.rmtree(_WORKER.pop('workdir'), ignore_errors=True)
+
+
 @pytest.fixture(scope='session')
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
-    """The emulator, started once per test session (per xdist worker) in a temp workdir, stopped at the end."""
-    workdir = tmp_path_factory.mktemp('graph-emulator')
-    running = start_emulator(str(workdir))
-    try:
-        yield running
-    finally:
-        running.stop()
+def emulator() -> RunningEmulator:
+    """The emulator of this test process (one per xdist worker), started before the first test."""
+    return _WORKER['emulator']
 
 
 @pytest.fixture
