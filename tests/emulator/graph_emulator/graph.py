@@ -62,6 +62,10 @@ def _is_action(segment: str, name: str) -> bool:
     return segment in (name, 'microsoft.graph.' + name)
 
 
+# the same on every answer (encoded once: $batch answers carry it for every item)
+AGS_DIAGNOSTIC = json.dumps({'ServerInfo': {'DataCenter': 'Emulator', 'Slice': 'E', 'Ring': '0', 'ScaleUnit': '000', 'RoleInstance': 'EMU'}})
+
+
 @dataclass
 class Call:
     """One authenticated Graph request (a top-level request or a $batch item)."""
@@ -78,8 +82,7 @@ def graph_headers(request_id: str, client_request_id: str) -> dict[str, str]:
     return {
         'request-id': request_id,
         'client-request-id': client_request_id,
-        'x-ms-ags-diagnostic': json.dumps({'ServerInfo': {'DataCenter': 'Emulator', 'Slice': 'E', 'Ring': '0', 'ScaleUnit': '000',
-                                                          'RoleInstance': 'EMU'}}),
+        'x-ms-ags-diagnostic': AGS_DIAGNOSTIC,
         'x-ms-resource-unit': '1',
         'Strict-Transport-Security': 'max-age=31536000',
         'Cache-Control': 'no-cache',

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class TokenService:
     def __init__(self, key: SigningKey, authority_host: str) -> None:
         self.key = key
         self.authority_host = authority_host
+        self._verified: dict[tuple[str, tuple[str, ...]], dict] = {}  # (token, audiences) -> claims verified before
 
     def issuer(self, tenant_id: str) -> str:
         return 'https://sts.windows.net/%s/' % tenant_id
@@ -80,7 +82,27 @@ class TokenService:
         return token, exp
 
     def validate(self, token: str, audiences: list[str]) -> dict:
-        """The verified claims, or InvalidToken with the message Graph would give."""
+        """The verified claims, or InvalidToken with the message Graph would give.
+
+        A token verified before (against the same audiences) only has its lifetime checked again: the signature check
+        is the costliest part of a $batch of cheap lookups, and its outcome cannot change for the same token.
+        """
+        key = (token, tuple(audiences))
+        known = self._verified.get(key)
+        if known is not None:
+            now = time.time()
+            if known['exp'] <= now:
+                raise InvalidToken('Lifetime validation failed, the token is expired.')
+            if known.get('nbf', now) > now:
+                raise InvalidToken('Lifetime validation failed, the token is not yet valid.')
+            return dict(known)
+        claims = self._verify(token, audiences)
+        if len(self._verified) >= 10000:
+            self._verified.clear()
+        self._verified[key] = claims
+        return dict(claims)
+
+    def _verify(self, token: str, audiences: list[str]) -> dict:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -104,6 +126,11 @@ class TokenService:
 
 def unverified_claims(token: str) -> dict:
     """Claims without any check (only used to attribute a rejected request to a tenant in the log)."""
+    return dict(_decoded(token))
+
+
+@functools.lru_cache(maxsize=1024)  # every request of a run carries the same token
+def _decoded(token: str) -> dict:
     try:
         claims = jwt.decode(token, options={'verify_signature': False})
     except jwt.PyJWTError:
