@@ -326,6 +326,17 @@ EOF
     wait "$EMULATOR_PID" || true
 }
 
+# benchmarks (not part of make test): bench/run_bench.py against the emulator with modelled latency; prints the
+# tables and writes them to $WORK/bench/results.json (BENCH_RUNS, BENCH_LATENCY_MS tune it)
+step_bench() {
+    start_emulator "$COPY"
+    mkdir -p "$WORK/bench"
+    "$VENV/bin/python" "$COPY/bench/run_bench.py" --state "$EMULATOR_STATE" --emulator-path "$COPY/tests/emulator" \
+        --collections "$WORK" --work "$WORK/bench" --out "$WORK/bench/results.json" ||
+        fail "bench (ansible-playbook logs in $WORK/bench/logs, emulator log $EMULATOR_DIR/emulator.log)"
+    stop_emulator
+}
+
 # every step in a process of its own, so that one failing step does not hide the others' results
 step_test() {
     local part
@@ -350,8 +361,8 @@ main() {
     for step in "$@"; do
         case "$step" in
             clean) step_clean ;;
-            sanity | units | integration | lint | demo | emulator | test) steps+=("$step") ;;
-            *) fail "unknown step '$step' (demo sanity units integration lint test emulator clean)" ;;
+            sanity | units | integration | lint | demo | emulator | test | bench) steps+=("$step") ;;
+            *) fail "unknown step '$step' (demo sanity units integration lint test emulator bench clean)" ;;
         esac
     done
     [ "${#steps[@]}" -gt 0 ] || return 0
