@@ -161,10 +161,10 @@ def _member_groups(resolver: PrincipalResolver, user_ids: set[str], group_ids: l
         error = answer.error()
         if error is not None and answer.status == 403:
             # the generic hint names User.Read.All only; this call also needs to read group memberships
-            raise GraphError('Graph POST users/%s/checkMemberGroups failed: HTTP 403 %s: %s (request-id %s). Checking who may join '
-                             'through a group needs the Microsoft Graph permissions User.Read.All and GroupMember.Read.All (or '
-                             'Directory.Read.All), with admin consent.' % (user_id, error.code or 'Forbidden', error.graph_message or '',
-                                                                             error.request_id or 'none'),
+            message = ('Graph POST users/%s/checkMemberGroups failed: HTTP 403 %s: %s (request-id %s). Checking who may join through '
+                       'a group needs the Microsoft Graph permissions User.Read.All and GroupMember.Read.All (or Directory.Read.All), '
+                       'with admin consent.' % (user_id, error.code or 'Forbidden', error.graph_message or '', error.request_id or 'none'))
+            raise GraphError(message,
                              status=403, code=error.code, graph_message=error.graph_message, request_id=error.request_id,
                              method='POST', path='users/%s/checkMemberGroups' % user_id)
         if error is not None:

@@ -42,8 +42,8 @@ def test_dollar_upn_needs_key_syntax(graph):
 
 def test_not_a_member_unknown_and_duplicate_groups(graph):
     unknown = str(uuid.uuid4())
-    response = _check(graph, 'users/' + DEMO_IDS['alex'], [DEMO_IDS['technicians'], unknown, DEMO_IDS['sales_m365'],
-                                                          DEMO_IDS['sales_m365'].upper()])
+    groups = [DEMO_IDS['technicians'], unknown, DEMO_IDS['sales_m365'], DEMO_IDS['sales_m365'].upper()]
+    response = _check(graph, 'users/' + DEMO_IDS['alex'], groups)
     assert response.status_code == 200
     assert response.json()['value'] == [DEMO_IDS['sales_m365']]
 
@@ -58,7 +58,7 @@ def test_group_and_directory_object_forms(graph):
 
 def test_cycle_of_groups_ends(emulator):
     tenant_id = str(uuid.uuid4())
-    user, first, second = (str(uuid.uuid4()) for _ in range(3))
+    user, first, second = (str(uuid.uuid4()) for _unused in range(3))
     state = {
         'users': [{'id': user, 'userPrincipalName': 'cycle@contoso.com', 'displayName': 'Cycle'}],
         'groups': [{'id': first, 'displayName': 'First', 'members': [user, second]},
@@ -78,7 +78,7 @@ def test_cycle_of_groups_ends(emulator):
     ({}, "parameter 'groupIds'"),
     ({'groupIds': 'not-a-list'}, "parameter 'groupIds'"),
     ({'groupIds': ['Autopilot Technicians']}, "Invalid object identifier 'Autopilot Technicians'"),
-    ({'groupIds': [str(uuid.uuid4()) for _ in range(21)]}, "cannot exceed '20'"),
+    ({'groupIds': [str(uuid.uuid4()) for _unused in range(21)]}, "cannot exceed '20'"),
 ])
 def test_bad_requests(graph, body, fragment):
     response = graph.post('users/%s/checkMemberGroups' % DEMO_IDS['adele'], json=body)
@@ -88,7 +88,7 @@ def test_bad_requests(graph, body, fragment):
 
 
 def test_twenty_groups_are_fine(graph):
-    groups = [DEMO_IDS['technicians']] + [str(uuid.uuid4()) for _ in range(19)]
+    groups = [DEMO_IDS['technicians']] + [str(uuid.uuid4()) for _unused in range(19)]
     assert _check(graph, 'users/' + DEMO_IDS['adele'], groups).json()['value'] == [DEMO_IDS['technicians']]
 
 

@@ -82,8 +82,8 @@ def test_listed_directly_via_group_nested_and_not_covered(resolver, calls):
                                                              ('graph', 'POST', '/v1.0/$batch'), ('graph', 'POST', '/v1.0/$batch')]
     checks = [call for call in made if call[2].endswith('/checkMemberGroups')]
     # Megan is listed directly: her groups are not asked
-    assert sorted(path for _kind, _method, path in checks) == sorted('/v1.0/users/%s/checkMemberGroups' % DEMO_IDS[name]
-                                                                    for name in ('lee', 'jane', 'grady', 'alex'))
+    expected = ['/v1.0/users/%s/checkMemberGroups' % DEMO_IDS[name] for name in ('lee', 'jane', 'grady', 'alex')]
+    assert sorted(path for _kind, _method, path in checks) == sorted(expected)
 
 
 def test_nested_group_membership_counts(resolver):
@@ -123,7 +123,7 @@ def test_deleted_listed_group_is_skipped_and_deleted_user_not_covered(resolver):
 
 
 def test_more_than_twenty_groups_are_checked_in_chunks(resolver, calls):
-    groups = frozenset([DEMO_IDS['it_department']] + [str(uuid.uuid4()) for _ in range(CHECK_GROUPS_LIMIT + 5)])
+    groups = frozenset([DEMO_IDS['it_department']] + [str(uuid.uuid4()) for _unused in range(CHECK_GROUPS_LIMIT + 5)])
     # names given for every group, as if they all existed: all 26 ids are asked, in two calls
     names = {group_id: Principal(id=group_id, type='group', name='Group %s' % group_id[:8]) for group_id in groups}
     result = check_users(resolver, Membership('selected', frozenset(), groups), ['NestorW@contoso.com'], names=names)[0]
