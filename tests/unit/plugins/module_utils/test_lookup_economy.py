@@ -6,24 +6,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import tempfile
+import os
+import subprocess
+import sys
 import typing as t
-from unittest import mock
 
 import pytest
-from ansible.module_utils import basic
-
-from ansible_collections.entra.autopilot.plugins.modules import entra_device_join_member, entra_device_join_policy
-
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    @contextlib.contextmanager  # type: ignore[no-redef]
-    def patch_module_args(args: dict[str, t.Any] | None = None) -> t.Iterator[None]:
-        with mock.patch.object(basic, '_ANSIBLE_ARGS', json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}).encode()):
-            yield
 
 MEGAN = 'cd4e460e-f211-4a48-827a-82c054036213'
 DIEGO_DELETED = '845f4493-b41a-4e1b-8640-d31c1282cb20'
@@ -34,27 +23,29 @@ POLICY_GET = ('GET', '/v1.0/policies/deviceRegistrationPolicy')
 GET_BY_IDS = ('POST', '/v1.0/directoryObjects/getByIds')
 BATCH = ('POST', '/v1.0/$batch')
 PUT = ('PUT', '/v1.0/policies/deviceRegistrationPolicy')
-
-
-@pytest.fixture(autouse=True)
-def private_tmp(tmp_path, monkeypatch):
-    """Locks and token caches of these runs in a folder of their own."""
-    monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path))
-    return tmp_path
+POLICY, MEMBER = 'entra_device_join_policy', 'entra_device_join_member'
 
 
 @pytest.fixture
-def run(emulator, tenant, capsys):
-    """run(module, check=False, diff=False, **options) -> (result, [(method, path)] of Graph, number of token requests)."""
-    def invoke(module: t.Any, check: bool = False, diff: bool = False, **options: t.Any) -> tuple[dict, list[tuple[str, str]], int]:
+def run(emulator, tenant, tmp_path):
+    """run(module, check=False, diff=False, **options) -> (result, [(method, path)] of Graph, number of token requests).
+
+    Each run is a process of its own, as a task is (so msal starts with an empty in-memory cache every time), with
+    its locks and token cache in the test's own temp folder.
+    """
+    def invoke(module: str, check: bool = False, diff: bool = False, **options: t.Any) -> tuple[dict, list[tuple[str, str]], int]:
         args = {'tenant_id': tenant['tenant_id'], 'client_id': tenant['client_id'], 'client_secret': tenant['client_secret'],
                 'authority_host': tenant['authority_host'], 'graph_endpoint': tenant['graph_endpoint'], 'ca_bundle': tenant['ca_bundle'],
                 '_ansible_check_mode': check, '_ansible_diff': diff}
         args.update(options)
+        args_file = tmp_path / 'args.json'
+        args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}), encoding='utf-8')
+        env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=os.pathsep.join(path for path in sys.path if path))
         since = emulator.control.last_seq()
-        with patch_module_args(args), pytest.raises(SystemExit):
-            module.main()
-        result = json.loads(capsys.readouterr().out)
+        done = subprocess.run([sys.executable, '-m', 'ansible_collections.entra.autopilot.plugins.modules.' + module, str(args_file)],
+                              env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert done.stdout.strip().startswith('{'), done.stderr[-2000:]
+        result = json.loads(done.stdout)
         entries = emulator.control.log(tenant=tenant['tenant_id'], since=since)
         calls = [(entry['method'], entry['path']) for entry in entries if entry['kind'] == 'graph']
         return result, calls, sum(1 for entry in entries if entry['kind'] == 'token')
@@ -67,37 +58,37 @@ AS_IS = {'allowed_to_join': 'selected', 'users': [MEGAN, DIEGO_DELETED.upper()],
 
 @pytest.mark.parametrize('check', [False, True])
 def test_idempotent_run_with_ids_reads_the_policy_and_nothing_else(run, check):
-    result, calls, tokens = run(entra_device_join_policy, check=check, **AS_IS)
+    result, calls, tokens = run(POLICY, check=check, **AS_IS)
     assert result['changed'] is False and result['config']['users'] == sorted([MEGAN, DIEGO_DELETED])
     assert (calls, tokens) == ([POLICY_GET], 1)
 
 
 def test_with_the_token_cache_the_next_run_asks_for_no_token(run):
-    assert run(entra_device_join_policy, token_cache=True, **AS_IS)[1:] == ([POLICY_GET], 1)
-    assert run(entra_device_join_policy, token_cache=True, **AS_IS)[1:] == ([POLICY_GET], 0)
+    assert run(POLICY, token_cache=True, **AS_IS)[1:] == ([POLICY_GET], 1)
+    assert run(POLICY, token_cache=True, **AS_IS)[1:] == ([POLICY_GET], 0)
 
 
 def test_diff_mode_looks_up_the_names_it_shows(run):
-    result, calls, _tokens = run(entra_device_join_policy, check=True, diff=True, **AS_IS)
+    result, calls, _tokens = run(POLICY, check=True, diff=True, **AS_IS)
     assert calls == [POLICY_GET, GET_BY_IDS]
     assert result['diff']['before']['users'] == [DIEGO_DELETED + ' (deleted)', 'MeganB@contoso.com']
 
 
 def test_only_new_ids_are_checked(emulator, tenant, run):
     since = emulator.control.last_seq()
-    result, calls, _tokens = run(entra_device_join_policy, check=True, **dict(AS_IS, users=[MEGAN, DIEGO_DELETED, ALEX]))
+    result, calls, _tokens = run(POLICY, check=True, **dict(AS_IS, users=[MEGAN, DIEGO_DELETED, ALEX]))
     assert result['changed'] is True and calls == [POLICY_GET, GET_BY_IDS]
     [lookup] = [entry for entry in emulator.control.log(tenant=tenant['tenant_id'], since=since) if entry['path'].endswith('getByIds')]
     assert lookup['body']['ids'] == [ALEX]
 
 
 def test_a_new_id_that_does_not_exist_still_fails(run):
-    result, _calls, _tokens = run(entra_device_join_policy, check=True, **dict(AS_IS, users=[MEGAN, '00000000-0000-4000-8000-000000000bad']))
+    result, _calls, _tokens = run(POLICY, check=True, **dict(AS_IS, users=[MEGAN, '00000000-0000-4000-8000-000000000bad']))
     assert result['failed'] and 'no user or group has this object id' in result['msg']
 
 
 def test_a_listed_id_under_the_other_kind_is_still_checked(run):
-    result, calls, _tokens = run(entra_device_join_policy, check=True, **dict(AS_IS, users=[MEGAN, TECHNICIANS]))
+    result, calls, _tokens = run(POLICY, check=True, **dict(AS_IS, users=[MEGAN, TECHNICIANS]))
     assert result['failed'] and 'this is the group Autopilot Technicians, not a user' in result['msg']
     assert calls == [POLICY_GET, GET_BY_IDS]
 
@@ -107,9 +98,9 @@ def test_names_take_one_batch_per_twenty_and_no_get_by_ids(emulator, tenant, run
     state['generated_users'] = [{'count': 45, 'userPrincipalName': 'tech{n:02d}@contoso.com', 'displayName': 'Technician {n}'}]
     emulator.control.new_tenant(tenant['tenant_id'], state=state)
     upns = ['tech%02d@contoso.com' % number for number in range(1, 46)]
-    first, calls, _tokens = run(entra_device_join_policy, allowed_to_join='selected', users=upns, groups=[TECHNICIANS])
+    first, calls, _tokens = run(POLICY, allowed_to_join='selected', users=upns, groups=[TECHNICIANS])
     assert first['changed'] is True
-    again, calls, tokens = run(entra_device_join_policy, allowed_to_join='selected', users=upns, groups=[TECHNICIANS])
+    again, calls, tokens = run(POLICY, allowed_to_join='selected', users=upns, groups=[TECHNICIANS])
     assert again['changed'] is False and again['config'] == first['config']
     assert (calls, tokens) == ([POLICY_GET] + [BATCH] * 3, 1)
 
@@ -118,7 +109,7 @@ def test_a_group_moved_to_the_other_list_still_gets_its_warning(emulator, tenant
     policy = emulator.control.state(tenant['tenant_id'])['policy']
     policy['azureADJoin']['allowedToJoin']['groups'] = [DEVICES_ONLY]
     emulator.control.set_policy(tenant['tenant_id'], policy)
-    result, calls, _tokens = run(entra_device_join_policy, check=True, local_admins={'registering_users': 'selected', 'groups': [DEVICES_ONLY]})
+    result, calls, _tokens = run(POLICY, check=True, local_admins={'registering_users': 'selected', 'groups': [DEVICES_ONLY]})
     assert result['changed'] is True
     # warnings are plain strings before ansible-core 2.19, structured events after
     assert 'Autopilot Devices (%s) contains no user objects' % DEVICES_ONLY in json.dumps(result.get('warnings', []))
@@ -126,28 +117,28 @@ def test_a_group_moved_to_the_other_list_still_gets_its_warning(emulator, tenant
 
 
 def test_member_adds_one_user_by_upn_with_one_lookup(run):
-    result, calls, tokens = run(entra_device_join_member, check=True, users=['AlexW@contoso.com'])
+    result, calls, tokens = run(MEMBER, check=True, users=['AlexW@contoso.com'])
     assert result['changed'] is True and result['added'] == [{'id': ALEX, 'type': 'user', 'name': 'AlexW@contoso.com'}]
     assert (calls, tokens) == ([POLICY_GET, BATCH], 1)
-    result, calls, tokens = run(entra_device_join_member, users=['AlexW@contoso.com'])
+    result, calls, tokens = run(MEMBER, users=['AlexW@contoso.com'])
     assert result['added'] == [{'id': ALEX, 'type': 'user', 'name': 'AlexW@contoso.com'}]
     # the read under the lock and the read-back after the write are what keeps parallel writers from losing updates
     assert (calls, tokens) == ([POLICY_GET, BATCH, POLICY_GET, PUT, POLICY_GET], 1)
 
 
 def test_member_present_with_a_listed_id_looks_up_nothing(run):
-    result, calls, _tokens = run(entra_device_join_member, check=True, users=[MEGAN])
+    result, calls, _tokens = run(MEMBER, check=True, users=[MEGAN])
     assert result['changed'] is False and calls == [POLICY_GET]
 
 
 def test_member_absent_still_names_what_it_removes(run):
-    result, calls, _tokens = run(entra_device_join_member, check=True, users=[MEGAN, DIEGO_DELETED], state='absent')
+    result, calls, _tokens = run(MEMBER, check=True, users=[MEGAN, DIEGO_DELETED], state='absent')
     assert result['removed'] == [{'id': DIEGO_DELETED, 'type': 'user', 'name': None},
                                  {'id': MEGAN, 'type': 'user', 'name': 'MeganB@contoso.com'}]
     assert calls == [POLICY_GET, GET_BY_IDS]
 
 
 def test_member_diff_names_the_whole_list(run):
-    result, calls, _tokens = run(entra_device_join_member, check=True, diff=True, users=['AlexW@contoso.com'])
+    result, calls, _tokens = run(MEMBER, check=True, diff=True, users=['AlexW@contoso.com'])
     assert calls == [POLICY_GET, GET_BY_IDS, BATCH]
     assert result['diff']['after']['users'] == [DIEGO_DELETED + ' (deleted)', 'AlexW@contoso.com', 'MeganB@contoso.com']
