@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ansible_collections.entra.autopilot.plugins.module_utils._errors import EntraError
-from ansible_collections.entra.autopilot.plugins.module_utils._graph_client import BatchRequest, GraphError
+from ansible_collections.entra.autopilot.plugins.module_utils._graph_client import BatchRequest
 from ansible_collections.entra.autopilot.plugins.module_utils._policy import SCOPES, Membership
 from ansible_collections.entra.autopilot.plugins.module_utils._principals import Principal, PrincipalResolver, is_object_id
 
@@ -159,14 +159,6 @@ def _member_groups(resolver: PrincipalResolver, user_ids: set[str], group_ids: l
             member_of.pop(user_id, None)
             continue
         error = answer.error()
-        if error is not None and answer.status == 403:
-            # the generic hint names User.Read.All only; this call also needs to read group memberships
-            message = ('Graph POST users/%s/checkMemberGroups failed: HTTP 403 %s: %s (request-id %s). Checking who may join through '
-                       'a group needs the Microsoft Graph permissions User.Read.All and GroupMember.Read.All (or Directory.Read.All), '
-                       'with admin consent.' % (user_id, error.code or 'Forbidden', error.graph_message or '', error.request_id or 'none'))
-            raise GraphError(message,
-                             status=403, code=error.code, graph_message=error.graph_message, request_id=error.request_id,
-                             method='POST', path='users/%s/checkMemberGroups' % user_id)
         if error is not None:
             raise error
         value = answer.body.get('value') if isinstance(answer.body, dict) else None

@@ -136,11 +136,15 @@ def permission_hint(method: str, path: str) -> str | None:
         permission = 'GroupMember.Read.All'
     elif rel.startswith('groups'):
         permission = 'Group.Read.All'
+    elif rel.startswith('users/') and rel.endswith('/checkmembergroups'):
+        # transitive group membership of a user: reading users is not enough
+        permission = 'User.Read.All and GroupMember.Read.All (or Directory.Read.All)'
     elif rel.startswith('users'):
         permission = 'User.Read.All'
     else:
         return None
-    return f'The app needs the Microsoft Graph application permission {permission} (admin consent granted).'
+    plural = 's' if ' and ' in permission else ''
+    return f'The app needs the Microsoft Graph application permission{plural} {permission} (admin consent granted).'
 
 
 _UNAUTHORIZED_HINT = ('The access token was rejected (expired, issued for another tenant or cloud, or not for Microsoft Graph): '

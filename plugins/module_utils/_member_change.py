@@ -27,8 +27,7 @@ from ansible_collections.entra.autopilot.plugins.module_utils._policy_store impo
 from ansible_collections.entra.autopilot.plugins.module_utils._principals import (
     Principal,
     PrincipalResolver,
-    ResolutionError,
-    Resolved,
+    is_object_id,
     nobody_can_join_warning,
 )
 
@@ -104,40 +103,27 @@ def resolve_change(resolver: PrincipalResolver, current: JoinPolicy, state: str,
     if current.allowed_to_join.scope != 'selected':
         return MemberChange(state=state, entries=entries), {}, []
     join = current.allowed_to_join
+    listed = {'user': join.users, 'group': join.groups}
     known = set(join.users | join.groups) if names else set()
     if state == 'absent':
+        # the ids being removed are looked up for the names `removed` reports; a listed id need not exist
         known.update(entry.strip().lower() for entry in list(users) + list(groups))
-        resolved = resolver.resolve(users, groups, known_ids=known, allow_missing=True)
-    else:
-        resolved = resolver.resolve(users, groups, known_ids=known, listed={'user': join.users, 'group': join.groups})
-        check_gone_ids(resolved, join)
-    # the name may have been a deleted object's, whose id can still be listed: say how to remove that
-    warnings = ['%s %s names no existing %s, so nothing was removed by that name. The id of a deleted %s stays listed until '
-                'it is removed by its object id (entra_device_join_policy_info lists such ids as unresolved).'
-                % (kind.capitalize(), entry, kind, kind) for kind, entry in resolved.missing]
+    resolved = resolver.resolve(users, groups, known_ids=known, listed=listed, allow_missing=state == 'absent')
+    warnings = [_not_there_warning(kind, entry) for kind, entry in resolved.missing]
     change = MemberChange(state=state, users=frozenset(principal.id for principal in resolved.users.values()),
                           groups=frozenset(principal.id for principal in resolved.groups.values()), entries=entries)
     return change, resolved.principals, warnings
 
 
-def check_gone_ids(resolved: Resolved, current: Membership) -> None:
-    """``present``: refuse an id whose object is gone unless it is already in the list of its kind.
-
-    The resolver accepts an id the policy lists without it existing, whichever list holds it; a deleted user's id
-    given under ``groups`` would thus be added to the groups list, which Graph refuses at the PUT (or which lets
-    nobody join). Such an entry is an unresolvable one: fail before anything is written.
-    """
-    problems: list[str] = []
-    entries: list[str] = []
-    for kind, by_entry, listed in (('user', resolved.users, current.users), ('group', resolved.groups, current.groups)):
-        for entry, principal in by_entry.items():
-            if principal.id not in resolved.principals and principal.id not in listed:
-                other = 'groups' if kind == 'user' else 'users'
-                problems.append('%ss: %s: no %s has this object id (it is listed under %s, as the id of a deleted object: '
-                                'it can stay there or be removed, not be added as a %s).' % (kind, entry, kind, other, kind))
-                entries.append(entry)
-    if problems:
-        raise ResolutionError(problems, entries)
+def _not_there_warning(kind: str, entry: str) -> str:
+    """``absent``: an entry that matches nothing the list could hold is already absent."""
+    if is_object_id(entry):
+        return ('%s %s: no %s has this object id and the list holds no such id under %ss, so there was nothing to remove.'
+                % (kind.capitalize(), entry, kind, kind))
+    # the name may have been a deleted object's, whose id can still be listed: say how to remove that
+    return ('%s %s names no existing %s, so nothing was removed by that name. The id of a deleted %s stays listed until '
+            'it is removed by its object id (entra_device_join_policy_info lists such ids as unresolved).'
+            % (kind.capitalize(), entry, kind, kind))
 
 
 def decide(current: Membership, change: MemberChange) -> Decision:

@@ -187,10 +187,11 @@ class PrincipalResolver:
                 listed: Mapping[str, Iterable[str]] | None = None, allow_missing: bool = False) -> Resolved:
         """Resolve every entry at once; raise one ResolutionError listing every entry that fails.
 
-        Object ids are checked with getByIds together with ``known_ids`` (ids already in the policy: they need not
-        exist any more, and their names feed readable views). ``listed`` maps 'user'/'group' to the ids the policy
-        already holds in lists of that kind: an id entry among them is taken as it is, without a lookup, unless it is
-        in ``known_ids`` too (nothing about it can change the decision; it need not exist either). Names are looked up
+        Object ids are checked with getByIds together with ``known_ids`` (ids whose names readable views want).
+        ``listed`` maps 'user'/'group' to the ids the policy already holds in lists of that kind: an id entry among
+        them need not exist any more (a deleted object stays listed until it is removed), and it is taken as it is,
+        without a lookup, unless it is in ``known_ids`` too. A deleted object's id given under the other kind is an
+        error (Graph refuses it in the PUT, and it could let nobody join). Names are looked up
         with ``$batch``: users by userPrincipalName (case-insensitive), groups by exact display name (several matches
         are an error listing each candidate). With ``allow_missing`` (removing entries), entries that match nothing
         are listed in ``Resolved.missing`` instead; ambiguous names and ids of the wrong kind are still errors.
@@ -198,7 +199,6 @@ class PrincipalResolver:
         entries = {'user': list(dict.fromkeys(users)), 'group': list(dict.fromkeys(groups))}
         known = {object_id.strip().lower() for object_id in known_ids}
         already = {kind: {object_id.strip().lower() for object_id in ids} for kind, ids in (listed or {}).items()}
-        may_be_gone = known.union(*already.values())
         problems: dict[tuple[str, str], str] = {}  # (kind, entry) -> what is wrong
         not_found: set[tuple[str, str]] = set()  # the problems that are "matches nothing"
         result = Resolved()
@@ -212,9 +212,14 @@ class PrincipalResolver:
         for kind, entry in id_entries:
             object_id = entry.strip().lower()
             principal = result.principals.get(object_id)
-            if principal is None and object_id in may_be_gone:
+            other = 'group' if kind == 'user' else 'user'
+            if principal is None and object_id in already.get(kind, ()):
                 # already in the policy (and not looked up, or deleted): it stays listed until it is removed
                 result.add(kind, entry, Principal(id=object_id, type=kind, name=object_id), exists=False)
+            elif principal is None and object_id in already.get(other, ()):
+                problems[kind, entry] = ('no %s has this object id: it is the id of a deleted object listed under %ss, where it '
+                                         'can stay or be removed, but not be given as a %s.' % (kind, other, kind))
+                not_found.add((kind, entry))
             elif principal is None:
                 problems[kind, entry] = 'no user or group has this object id (deleted, or from another tenant?).'
                 not_found.add((kind, entry))

@@ -102,6 +102,7 @@ def test_gave_up_text_is_appended():
     ('GET', "users('$x@contoso.com')", 'User.Read.All'),
     ('GET', "groups?$filter=displayName eq 'x'", 'Group.Read.All'),
     ('GET', 'groups/abc/members/microsoft.graph.user/$count', 'GroupMember.Read.All'),
+    ('POST', 'users/abc/checkMemberGroups', 'permissions User.Read.All and GroupMember.Read.All'),
     ('GET', 'https://graph.microsoft.com/beta/groups/abc', 'Group.Read.All'),
 ])
 def test_permission_hint(method, path, permission):

@@ -93,6 +93,15 @@ def test_a_listed_id_under_the_other_kind_is_still_checked(run):
     assert calls == [POLICY_GET, GET_BY_IDS]
 
 
+@pytest.mark.parametrize('check', [False, True])
+def test_a_deleted_users_id_given_as_a_group_fails_before_any_write(run, check):
+    # kept under users it may stay; moved to groups Graph would refuse the PUT (and no user could join through it)
+    result, calls, _tokens = run(POLICY, check=check, **dict(AS_IS, users=[MEGAN], groups=[TECHNICIANS, DIEGO_DELETED]))
+    assert result['failed'] and result['entries'] == [DIEGO_DELETED]
+    assert 'it is the id of a deleted object listed under users' in result['msg']
+    assert PUT not in calls
+
+
 def test_names_take_one_batch_per_twenty_and_no_get_by_ids(emulator, tenant, run):
     state = emulator.control.state(tenant['tenant_id'])
     state['generated_users'] = [{'count': 45, 'userPrincipalName': 'tech{n:02d}@contoso.com', 'displayName': 'Technician {n}'}]

@@ -147,7 +147,8 @@ class TestResolveAgainstTheEmulator:
         users = ['jane.doe_fabrikam.com#EXT#@contoso.onmicrosoft.com', "sean.o'brien@contoso.com", '$kiosk-setup@contoso.com',
                  'ADELEV@contoso.com', 'AdeleV@contoso.com', ALEX.upper(), DIEGO_DELETED]
         groups = ["O'Reilly Project Team", 'Autopilot Technicians', IT_DEPARTMENT]
-        resolved = PrincipalResolver(graph).resolve(users, groups, known_ids=[DIEGO_DELETED, TECHNICIANS])
+        resolved = PrincipalResolver(graph).resolve(users, groups, known_ids=[DIEGO_DELETED, TECHNICIANS],
+                                                    listed={'user': [DIEGO_DELETED], 'group': [TECHNICIANS]})
         assert resolved.user_ids == {
             'jane.doe_fabrikam.com#EXT#@contoso.onmicrosoft.com': JANE_GUEST, "sean.o'brien@contoso.com": SEAN,
             '$kiosk-setup@contoso.com': KIOSK, 'ADELEV@contoso.com': ADELE, 'AdeleV@contoso.com': ADELE,
@@ -191,6 +192,22 @@ class TestResolveAgainstTheEmulator:
         assert str(error).startswith('Could not resolve 7 entries, so nothing was changed: users: nobody@contoso.com')
         assert error.details == {'problems': error.problems, 'entries': error.entries}
         assert graph_calls() == ONE_LOOKUP_OF_EACH
+
+    def test_a_deleted_id_is_accepted_only_under_the_kind_that_lists_it(self, graph):
+        listed = {'user': [DIEGO_DELETED], 'group': [TECHNICIANS]}
+        assert PrincipalResolver(graph).resolve([DIEGO_DELETED], [], listed=listed).user_ids == {DIEGO_DELETED: DIEGO_DELETED}
+        # named for its name only (known_ids), a deleted id is not accepted
+        with pytest.raises(ResolutionError, match='no user or group has this object id'):
+            PrincipalResolver(graph).resolve([DIEGO_DELETED], [], known_ids=[DIEGO_DELETED])
+        # under the other kind it would reach the PUT as a group id, which Graph refuses
+        with pytest.raises(ResolutionError) as caught:
+            PrincipalResolver(graph).resolve([], [DIEGO_DELETED.upper()], listed=listed)
+        assert caught.value.problems == [
+            'groups: %s: no group has this object id: it is the id of a deleted object listed under users, where it can '
+            'stay or be removed, but not be given as a group.' % DIEGO_DELETED.upper()]
+        # for a removal it is simply not there
+        resolved = PrincipalResolver(graph).resolve([], [DIEGO_DELETED], listed=listed, allow_missing=True)
+        assert resolved.missing == [('group', DIEGO_DELETED)] and resolved.groups == {}
 
     def test_missing_entries_can_be_allowed_for_removals(self, graph):
         resolved = PrincipalResolver(graph).resolve(['nobody@contoso.com', NEVER_EXISTED, 'AdeleV@contoso.com'], ['No Such Group'],
