@@ -203,7 +203,7 @@ start_emulator() {
     rm -f "$EMULATOR_STATE"
     trap stop_emulator EXIT
     PYTHONPATH="$source/tests/emulator" "$VENV/bin/python" -m graph_emulator \
-        --state-file "$EMULATOR_STATE" --workdir "$EMULATOR_DIR/files" >"$EMULATOR_DIR/emulator.log" 2>&1 &
+        --state-file "$EMULATOR_STATE" --workdir "$EMULATOR_DIR/files" --exit-with-parent >"$EMULATOR_DIR/emulator.log" 2>&1 &
     EMULATOR_PID=$!
     local _
     for _ in $(seq 300); do

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""``python -m graph_emulator --state-file PATH [--port 0] [--seed demo] [--workdir DIR]``"""
+"""``python -m graph_emulator --state-file PATH [--port 0] [--seed demo] [--workdir DIR] [--latency S] [--exit-with-parent]``"""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--workdir', help='folder for the CA, certificates, credentials and request log (default: a new temp folder)')
     parser.add_argument('--token-lifetime', type=int, default=3600, help='access token lifetime in seconds (default: 3600)')
     parser.add_argument('--latency', type=float, default=0.0, help='seconds added to every request, to model the network (default: 0)')
+    parser.add_argument('--exit-with-parent', action='store_true',
+                        help='stop when the process that started it ends, even if it was killed before it could stop the emulator')
     args = parser.parse_args(argv)
 
     workdir = args.workdir or tempfile.mkdtemp(prefix='graph-emulator-')
@@ -74,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     write_atomically(args.state_file, state)
     print('graph_emulator %s ready at %s (tenant %s); state file %s' % (__version__, emulator.base_url, tenant.tenant_id, args.state_file),
           flush=True)
+    parent = os.getppid()
     while not stop.wait(0.5):
-        pass
+        if args.exit_with_parent and os.getppid() != parent:
+            break  # orphaned: whoever started it (a test run, the harness) is gone
     emulator.stop()
     print('graph_emulator stopped; files kept in %s' % emulator.workdir, flush=True)
     return 0

@@ -60,7 +60,8 @@ def start_emulator(workdir: str, state_file: str | None = None, seed: str = 'dem
     env = dict(os.environ)
     env['PYTHONPATH'] = PACKAGE_PARENT + (os.pathsep + env['PYTHONPATH'] if env.get('PYTHONPATH') else '')
     output = open(os.path.join(workdir, 'emulator.out'), 'ab')  # pylint: disable=consider-using-with
-    command = [python or sys.executable, '-m', 'graph_emulator', '--state-file', state_file, '--workdir', workdir, '--seed', seed]
+    command = [python or sys.executable, '-m', 'graph_emulator', '--state-file', state_file, '--workdir', workdir, '--seed', seed,
+               '--exit-with-parent']
     process = subprocess.Popen(command + list(extra_args or []), env=env, stdout=output, stderr=subprocess.STDOUT,  # pylint: disable=consider-using-with
                                stdin=subprocess.DEVNULL, cwd=workdir)
     output.close()
