@@ -11,7 +11,7 @@ import uuid
 import pytest
 from graph_emulator.testing import DEMO_IDS
 
-from ansible_collections.entra.autopilot.plugins.module_utils._auth import acquire_token, build_session, settings_from_params
+from ansible_collections.entra.autopilot.plugins.module_utils._auth import build_session, settings_from_params
 from ansible_collections.entra.autopilot.plugins.module_utils._coverage import (
     CHECK_GROUPS_LIMIT,
     check_users,
@@ -22,23 +22,14 @@ from ansible_collections.entra.autopilot.plugins.module_utils._errors import Ent
 from ansible_collections.entra.autopilot.plugins.module_utils._graph_client import GraphClient, GraphError
 from ansible_collections.entra.autopilot.plugins.module_utils._policy import Membership
 from ansible_collections.entra.autopilot.plugins.module_utils._principals import Principal, PrincipalResolver, ResolutionError
+from ansible_collections.entra.autopilot.tests.unit.plugins.module_utils.emulator_graph import graph_client
 
 GUEST_UPN = 'jane.doe_fabrikam.com#EXT#@contoso.onmicrosoft.com'
 
 
-def client_for(emulator, tenant, app: str | None = None) -> GraphClient:
-    credentials = tenant['apps'][app] if app else tenant
-    settings = settings_from_params({'tenant_id': tenant['tenant_id'], 'client_id': credentials['client_id'],
-                                     'client_secret': credentials['client_secret'], 'authority_host': emulator.url,
-                                     'graph_endpoint': emulator.url, 'ca_bundle': emulator.ca_bundle})
-    session = build_session(settings)
-    return GraphClient(session, settings.graph_endpoint, settings.api_version, acquire_token(settings, session),
-                       timeout=settings.timeout, max_retries=settings.max_retries)
-
-
 @pytest.fixture
 def resolver(emulator, tenant) -> PrincipalResolver:
-    return PrincipalResolver(client_for(emulator, tenant))
+    return PrincipalResolver(graph_client(emulator, tenant))
 
 
 @pytest.fixture

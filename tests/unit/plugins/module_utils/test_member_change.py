@@ -10,7 +10,6 @@ import copy
 
 import pytest
 
-from ansible_collections.entra.autopilot.plugins.module_utils._auth import acquire_token, build_session, settings_from_params
 from ansible_collections.entra.autopilot.plugins.module_utils._errors import EntraError
 from ansible_collections.entra.autopilot.plugins.module_utils._graph_client import GraphClient
 from ansible_collections.entra.autopilot.plugins.module_utils._lock import tenant_lock
@@ -33,6 +32,7 @@ from ansible_collections.entra.autopilot.plugins.module_utils._principals import
     PrincipalResolver,
     ResolutionError,
 )
+from ansible_collections.entra.autopilot.tests.unit.plugins.module_utils.emulator_graph import graph_client
 
 U1, U2, U3 = ('11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222',
               '33333333-3333-4333-8333-333333333333')
@@ -161,18 +161,9 @@ TECHNICIANS = '6cd0d409-6780-4876-ae1c-fea043980712'
 IT_DEPARTMENT = 'b2fe566c-04e8-4286-a869-2f3e88ba3715'
 
 
-def graph_client(emulator, tenant) -> GraphClient:
-    settings = settings_from_params({'tenant_id': tenant['tenant_id'], 'client_id': tenant['client_id'],
-                                     'client_secret': tenant['client_secret'], 'authority_host': emulator.url,
-                                     'graph_endpoint': emulator.url, 'ca_bundle': emulator.ca_bundle})
-    session = build_session(settings)
-    return GraphClient(session, settings.graph_endpoint, settings.api_version, acquire_token(settings, session),
-                       timeout=settings.timeout, max_retries=0)
-
-
 @pytest.fixture
 def graph(emulator, tenant) -> GraphClient:
-    return graph_client(emulator, tenant)
+    return graph_client(emulator, tenant, max_retries=0)
 
 
 @pytest.fixture
@@ -330,7 +321,7 @@ class TestApplyMemberChange:
         assert policy_puts(graph_log()) == []
 
     def test_an_overwritten_change_is_written_again(self, emulator, tenant, graph, graph_log):
-        store = OverwrittenStore(graph, graph_client(emulator, tenant), times=2)
+        store = OverwrittenStore(graph, graph_client(emulator, tenant, max_retries=0), times=2)
         sleeps: list[float] = []
         applied = apply_member_change(store, present(users=[ALEX]), lock=None, sleep=sleeps.append)
         assert applied.writes == 3
@@ -341,7 +332,7 @@ class TestApplyMemberChange:
         assert applied.decision.added_users == {ALEX}
 
     def test_gives_up_after_the_last_attempt_and_says_why(self, emulator, tenant, graph):
-        store = OverwrittenStore(graph, graph_client(emulator, tenant), times=10)
+        store = OverwrittenStore(graph, graph_client(emulator, tenant, max_retries=0), times=10)
         with pytest.raises(EntraError) as raised:
             apply_member_change(store, present(users=[ALEX], entries=['AlexW@contoso.com']), lock=None, attempts=3,
                                 sleep=lambda _seconds: None)
@@ -352,7 +343,7 @@ class TestApplyMemberChange:
 
     def test_without_verify_an_overwrite_goes_unnoticed(self, emulator, tenant, graph):
         # what verify=True is for: the same overwrite as above, and the change is silently lost
-        store = OverwrittenStore(graph, graph_client(emulator, tenant), times=1)
+        store = OverwrittenStore(graph, graph_client(emulator, tenant, max_retries=0), times=1)
         applied = apply_member_change(store, present(users=[ALEX]), lock=None, verify=False)
         assert applied.writes == 1
         assert ALEX not in stored_join(emulator, tenant).users

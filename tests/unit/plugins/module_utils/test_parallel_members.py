@@ -19,13 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ansible_collections.entra.autopilot.plugins.module_utils._auth import acquire_token, build_session, settings_from_params
-from ansible_collections.entra.autopilot.plugins.module_utils._graph_client import GraphClient
 from ansible_collections.entra.autopilot.plugins.module_utils._lock import tenant_lock
 from ansible_collections.entra.autopilot.plugins.module_utils._member_change import Applied, MemberChange, apply_member_change
 from ansible_collections.entra.autopilot.plugins.module_utils._policy import parse_policy
 from ansible_collections.entra.autopilot.plugins.module_utils._policy_store import POLICY_PATH, PolicyStore
 from ansible_collections.entra.autopilot.plugins.module_utils._principals import PrincipalResolver
+from ansible_collections.entra.autopilot.tests.unit.plugins.module_utils.emulator_graph import graph_client
 
 WRITERS = 20
 LATENCY = 0.25  # seconds added to every policy GET and PUT
@@ -56,22 +55,13 @@ def slow_policy(emulator, tenant):
     emulator.control.clear_faults()
 
 
-def graph_client(emulator, tenant) -> GraphClient:
-    settings = settings_from_params({'tenant_id': tenant['tenant_id'], 'client_id': tenant['client_id'],
-                                     'client_secret': tenant['client_secret'], 'authority_host': emulator.url,
-                                     'graph_endpoint': emulator.url, 'ca_bundle': emulator.ca_bundle})
-    session = build_session(settings)
-    return GraphClient(session, settings.graph_endpoint, settings.api_version, acquire_token(settings, session),
-                       timeout=60, max_retries=settings.max_retries)
-
-
 def run_writers(emulator, tenant, changes: list[MemberChange], *, locked: bool, verify: bool) -> list[Applied]:
     """One thread per change, each with its own login; all start their read-modify-write at the same moment."""
     start = threading.Barrier(len(changes))
     lock: Callable | None = (lambda: tenant_lock(emulator.url, tenant['tenant_id'])) if locked else None
 
     def writer(change: MemberChange) -> Applied:
-        store = PolicyStore(graph_client(emulator, tenant))
+        store = PolicyStore(graph_client(emulator, tenant, timeout=60))
         start.wait(timeout=60)
         return apply_member_change(store, change, lock=lock, verify=verify)
 

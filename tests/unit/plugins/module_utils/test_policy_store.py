@@ -12,7 +12,6 @@ import pathlib
 
 import pytest
 
-from ansible_collections.entra.autopilot.plugins.module_utils._auth import acquire_token, build_session, settings_from_params
 from ansible_collections.entra.autopilot.plugins.module_utils._errors import EntraError
 from ansible_collections.entra.autopilot.plugins.module_utils._graph_client import GraphClient, GraphError
 from ansible_collections.entra.autopilot.plugins.module_utils._policy import (
@@ -22,6 +21,7 @@ from ansible_collections.entra.autopilot.plugins.module_utils._policy import (
     parse_policy,
 )
 from ansible_collections.entra.autopilot.plugins.module_utils._policy_store import POLICY_PATH, PolicyStore
+from ansible_collections.entra.autopilot.tests.unit.plugins.module_utils.emulator_graph import graph_client
 
 FIXTURES = pathlib.Path(__file__).parent / 'fixtures'
 POLICY_URL_PATH = '/v1.0/' + POLICY_PATH
@@ -33,12 +33,7 @@ TECHNICIANS = '6cd0d409-6780-4876-ae1c-fea043980712'
 
 @pytest.fixture
 def graph(emulator, tenant) -> GraphClient:
-    settings = settings_from_params({'tenant_id': tenant['tenant_id'], 'client_id': tenant['client_id'],
-                                     'client_secret': tenant['client_secret'], 'authority_host': emulator.url,
-                                     'graph_endpoint': emulator.url, 'ca_bundle': emulator.ca_bundle})
-    session = build_session(settings)
-    return GraphClient(session, settings.graph_endpoint, settings.api_version, acquire_token(settings, session),
-                       timeout=settings.timeout, max_retries=0)
+    return graph_client(emulator, tenant, max_retries=0)
 
 
 @pytest.fixture

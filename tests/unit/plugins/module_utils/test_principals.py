@@ -11,7 +11,6 @@ import urllib.parse
 
 import pytest
 
-from ansible_collections.entra.autopilot.plugins.module_utils._auth import acquire_token, build_session, settings_from_params
 from ansible_collections.entra.autopilot.plugins.module_utils._graph_client import GraphClient, GraphError
 from ansible_collections.entra.autopilot.plugins.module_utils._policy import Membership
 from ansible_collections.entra.autopilot.plugins.module_utils._principals import (
@@ -28,6 +27,7 @@ from ansible_collections.entra.autopilot.plugins.module_utils._principals import
     parse_count,
     user_path,
 )
+from ansible_collections.entra.autopilot.tests.unit.plugins.module_utils.emulator_graph import graph_client
 
 GROUP = Principal('44444444-4444-4444-8444-444444444444', 'group', 'Autopilot devices')
 
@@ -120,12 +120,7 @@ NEVER_EXISTED = '00000000-0000-4000-8000-000000000bad'
 
 @pytest.fixture
 def graph(emulator, tenant) -> GraphClient:
-    settings = settings_from_params({'tenant_id': tenant['tenant_id'], 'client_id': tenant['client_id'],
-                                     'client_secret': tenant['client_secret'], 'authority_host': emulator.url,
-                                     'graph_endpoint': emulator.url, 'ca_bundle': emulator.ca_bundle})
-    session = build_session(settings)
-    return GraphClient(session, settings.graph_endpoint, settings.api_version, acquire_token(settings, session),
-                       timeout=settings.timeout, max_retries=settings.max_retries)
+    return graph_client(emulator, tenant)
 
 
 @pytest.fixture
