@@ -69,6 +69,8 @@ class Bench:
         self.env.update({
             'ANSIBLE_COLLECTIONS_PATH': self.collections,
             'ANSIBLE_HOME': os.path.join(self.work, 'ansible-home'),
+            # the modules' temp dirs too (for a local connection ansible puts them under ~/.ansible/tmp otherwise)
+            'ANSIBLE_REMOTE_TMP': os.path.join(self.work, 'ansible-home', 'tmp'),
             'ANSIBLE_LOCALHOST_WARNING': 'false',
             'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
             'ANSIBLE_DEPRECATION_WARNINGS': 'false',
