@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 
@@ -109,17 +109,20 @@ def resolve_change(resolver: PrincipalResolver, current: JoinPolicy, state: str,
         # the ids being removed are looked up for the names `removed` reports; a listed id need not exist
         known.update(entry.strip().lower() for entry in list(users) + list(groups))
     resolved = resolver.resolve(users, groups, known_ids=known, listed=listed, allow_missing=state == 'absent')
-    warnings = [_not_there_warning(kind, entry) for kind, entry in resolved.missing]
+    warnings = [warning for kind, entry in resolved.missing if (warning := _not_there_warning(kind, entry, listed))]
     change = MemberChange(state=state, users=frozenset(principal.id for principal in resolved.users.values()),
                           groups=frozenset(principal.id for principal in resolved.groups.values()), entries=entries)
     return change, resolved.principals, warnings
 
 
-def _not_there_warning(kind: str, entry: str) -> str:
-    """``absent``: an entry that matches nothing the list could hold is already absent."""
+def _not_there_warning(kind: str, entry: str, listed: Mapping[str, frozenset[str]]) -> str | None:
+    """``absent``: what to say of an entry that matches nothing the list could hold (it is already absent)."""
     if is_object_id(entry):
-        return ('%s %s: no %s has this object id and the list holds no such id under %ss, so there was nothing to remove.'
-                % (kind.capitalize(), entry, kind, kind))
+        other = 'group' if kind == 'user' else 'user'
+        if entry.strip().lower() in listed[other]:
+            return ('%s %s is not in the list of %ss, but the list of %ss holds it (the id of a deleted object); nothing was '
+                    'removed. To remove it, give it under %ss.' % (kind.capitalize(), entry, kind, other, other))
+        return None  # no such object and not listed: absent, as asked (a second run of a removal lands here)
     # the name may have been a deleted object's, whose id can still be listed: say how to remove that
     return ('%s %s names no existing %s, so nothing was removed by that name. The id of a deleted %s stays listed until '
             'it is removed by its object id (entra_device_join_policy_info lists such ids as unresolved).'

@@ -257,18 +257,17 @@ class TestResolveChange:
         assert 'gone@contoso.com names no existing user' in warnings[0]
         assert 'Former Team names no existing group' in warnings[1]
 
-    def test_absent_of_a_gone_id_the_list_does_not_hold_under_that_kind_is_a_warning(self, graph, graph_log):
-        # the deleted user's id given as a group, and an id no object has and the list does not hold
+    def test_absent_of_a_gone_id_the_list_does_not_hold_under_that_kind(self, graph, graph_log):
+        # an id no object has and the list does not hold is absent, as asked (no warning: a second run of a removal);
+        # the deleted user's id given as a group is not removed from the users list, and the warning says so
         _raw, current = PolicyStore(graph).read()
         unknown = '0badc0de-0000-4000-8000-000000000001'
         change, _names, warnings = resolve_change(PrincipalResolver(graph), current, 'absent', [unknown], [DIEGO_DELETED])
         assert change.users == frozenset() and change.groups == frozenset()
         assert not decide(current.allowed_to_join, change).changed
         assert warnings == [
-            'User %s: no user has this object id and the list holds no such id under users, so there was nothing to remove.'
-            % unknown,
-            'Group %s: no group has this object id and the list holds no such id under groups, so there was nothing to '
-            'remove.' % DIEGO_DELETED]
+            'Group %s is not in the list of groups, but the list of users holds it (the id of a deleted object); nothing was '
+            'removed. To remove it, give it under users.' % DIEGO_DELETED]
         assert [entry['method'] for entry in graph_log() if entry['method'] not in ('GET', 'POST')] == []
 
     def test_absent_still_fails_on_an_ambiguous_group_name(self, graph):
