@@ -284,8 +284,9 @@ step_lint() {
 }
 
 # `make demo`: entra.autopilot.allow_device_join against two emulator tenants (Contoso, the demo tenant, and Fabrikam,
-# made from the unrestricted seed) as an administrator runs it: a check-mode preview with diff, the real run, a second
-# run that must change nothing, then entra.autopilot.audit_device_join; the last line is the HTML report's path.
+# made from the unrestricted seed) as an administrator runs it: the demo tenant's policy with its members resolved
+# (playbooks/demo.yml), a check-mode preview with diff, the real run, a second run that must change nothing, then
+# entra.autopilot.audit_device_join; the last line is the HTML report's path.
 step_demo() {
     start_emulator "$REPO"
     local demo="$WORK/demo" inventory log
@@ -293,19 +294,24 @@ step_demo() {
     inventory=$("$VENV/bin/python" "$HARNESS/demo_inventory.py" "$EMULATOR_STATE" "$demo") || fail "could not write the demo inventory"
     local -a playbook=(env ANSIBLE_COLLECTIONS_PATH="$WORK" ANSIBLE_HOME="$WORK/ansible-home" ANSIBLE_LOCALHOST_WARNING=false
         ANSIBLE_CALLBACK_RESULT_FORMAT=yaml "$VENV/bin/ansible-playbook" -i "$inventory")
+    say "1/5 the demo tenant (Contoso) as it is now: ansible-playbook playbooks/demo.yml (read-only)"
+    env AZURE_TENANT_ID="$(state_value demo.tenant_id)" AZURE_CLIENT_ID="$(state_value demo.client_id)" \
+        AZURE_CLIENT_SECRET="$(state_value demo.client_secret)" AZURE_AUTHORITY_HOST="$(state_value authority_host)" \
+        ENTRA_GRAPH_ENDPOINT="$(state_value graph_endpoint)" "${playbook[@]}" "$REPO/playbooks/demo.yml" \
+        -e "entra_ca_bundle=$(state_value ca_bundle)" || fail "reading the demo tenant failed (emulator log: $EMULATOR_DIR/emulator.log)"
     say "inventory (one host per tenant, connection in entra_* host variables): $inventory"
-    say "1/4 preview: ansible-playbook -i $inventory entra.autopilot.allow_device_join --check --diff"
+    say "2/5 preview: ansible-playbook -i $inventory entra.autopilot.allow_device_join --check --diff"
     "${playbook[@]}" entra.autopilot.allow_device_join --check --diff || fail "the preview failed (emulator log: $EMULATOR_DIR/emulator.log)"
-    say "2/4 apply: ansible-playbook -i $inventory entra.autopilot.allow_device_join"
+    say "3/5 apply: ansible-playbook -i $inventory entra.autopilot.allow_device_join"
     "${playbook[@]}" entra.autopilot.allow_device_join || fail "the run failed (emulator log: $EMULATOR_DIR/emulator.log)"
-    say "3/4 apply again: nothing may change"
+    say "4/5 apply again: nothing may change"
     log="$demo/second-run.log"
     "${playbook[@]}" entra.autopilot.allow_device_join | tee "$log"
     [ "${PIPESTATUS[0]}" = 0 ] || fail "the second run failed (emulator log: $EMULATOR_DIR/emulator.log)"
     if grep -Eq '^[^ ]+ +: ok=[0-9]+ +changed=[1-9]' "$log"; then
         fail "the second run changed something; it should report changed=0 for every tenant ($log)"
     fi
-    say "4/4 audit: ansible-playbook -i $inventory entra.autopilot.audit_device_join -e audit_report_dir=$demo/audit"
+    say "5/5 audit: ansible-playbook -i $inventory entra.autopilot.audit_device_join -e audit_report_dir=$demo/audit"
     "${playbook[@]}" entra.autopilot.audit_device_join -e "audit_report_dir=$demo/audit" ||
         fail "the audit failed (emulator log: $EMULATOR_DIR/emulator.log)"
     stop_emulator
