@@ -25,6 +25,7 @@ from ansible_collections.entra.autopilot.plugins.module_utils._errors import Ent
 from ansible_collections.entra.autopilot.plugins.module_utils._policy import JoinPolicy, Membership
 from ansible_collections.entra.autopilot.plugins.module_utils._policy_store import PolicyStore
 from ansible_collections.entra.autopilot.plugins.module_utils._principals import (
+    OTHER_KIND,
     Principal,
     PrincipalResolver,
     is_object_id,
@@ -118,7 +119,7 @@ def resolve_change(resolver: PrincipalResolver, current: JoinPolicy, state: str,
 def _not_there_warning(kind: str, entry: str, listed: Mapping[str, frozenset[str]]) -> str | None:
     """``absent``: what to say of an entry that matches nothing the list could hold (it is already absent)."""
     if is_object_id(entry):
-        other = 'group' if kind == 'user' else 'user'
+        other = OTHER_KIND[kind]
         if entry.strip().lower() in listed[other]:
             return ('%s %s is not in the list of %ss, but the list of %ss holds it (the id of a deleted object); nothing was '
                     'removed. To remove it, give it under %ss.' % (kind.capitalize(), entry, kind, other, other))

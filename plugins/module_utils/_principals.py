@@ -38,6 +38,7 @@ NOBODY_CAN_JOIN_WARNING = ('The Selected list of "Users may join devices to Micr
 
 _OBJECT_ID = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', re.IGNORECASE)
 _ODATA_KINDS = {'#microsoft.graph.user': 'user', '#microsoft.graph.group': 'group'}
+OTHER_KIND = {'user': 'group', 'group': 'user'}
 _USER_SELECT = 'id,userPrincipalName,displayName,mail'
 _GROUP_SELECT = 'id,displayName,mail'
 
@@ -212,7 +213,7 @@ class PrincipalResolver:
         for kind, entry in id_entries:
             object_id = entry.strip().lower()
             principal = result.principals.get(object_id)
-            other = 'group' if kind == 'user' else 'user'
+            other = OTHER_KIND[kind]
             if principal is None and object_id in already.get(kind, ()):
                 # already in the policy (and not looked up, or deleted): it stays listed until it is removed
                 result.add(kind, entry, Principal(id=object_id, type=kind, name=object_id), exists=False)

@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ansible_collections.entra.autopilot.plugins.plugin_utils._join_summary import SCOPE_TEXT
+
 STATUSES = ('drifted', 'error', 'compliant', 'not_applicable')
 STATUS_TEXT = {'compliant': 'Compliant', 'drifted': 'Drifted', 'error': 'Error', 'not_applicable': 'Not applicable'}
 REDACTED = '********'
@@ -132,14 +134,7 @@ def _md_list(values: Iterable[Any]) -> str:
 
 
 def _members_text(members: Mapping[str, list[str]]) -> list[str]:
-    parts = []
-    for kind, label in (('users', 'users'), ('groups', 'groups')):
-        if members.get(kind):
-            parts.append((label, members[kind]))
-    return ['%s: %s' % (label, ', '.join(str(name) for name in names)) for label, names in parts]
-
-
-SCOPE_TEXT = {'all': 'All', 'selected': 'Selected', 'none': 'None'}  # as the Entra admin center names them
+    return ['%s: %s' % (kind, ', '.join(str(name) for name in members[kind])) for kind in ('users', 'groups') if members.get(kind)]
 
 
 def _scope_text(scope: Mapping[str, Any]) -> str:
@@ -156,17 +151,20 @@ def _settings_text(settings: Iterable[Mapping[str, Any]]) -> list[str]:
     return ['%s: %s, should be %s' % (item.get('setting'), item.get('actual'), item.get('desired')) for item in settings]
 
 
+def _counts_text(summary: Mapping[str, Any]) -> str:
+    return ('%d tenants: %d compliant, %d drifted, %d with errors, %d not applicable.'
+            % (summary['tenants'], summary['compliant'], summary['drifted'], summary['error'], summary['not_applicable']))
+
+
 def _required_text(row: Mapping[str, Any]) -> list[str]:
     return ['%s: %s' % (item.get('user'), item.get('reason')) for item in row.get('required_members') or [] if not item.get('covered')]
 
 
 def to_markdown(report: Mapping[str, Any]) -> str:
-    summary = report['summary']
     lines = ['# %s' % _md(report.get('title') or 'Device join audit'), '']
     if report.get('generated'):
         lines += ['Generated %s.' % _md(report['generated']), '']
-    lines += ['%d tenants: %d compliant, %d drifted, %d with errors, %d not applicable.'
-              % (summary['tenants'], summary['compliant'], summary['drifted'], summary['error'], summary['not_applicable']), '']
+    lines += [_counts_text(report['summary']), '']
     lines += ['| Tenant | Status | Scope | Members to add | Members to remove | Other settings that differ | Required members not covered | Errors |',
               '|---|---|---|---|---|---|---|---|']
     for row in report['tenants']:
@@ -217,7 +215,6 @@ def _cell(items: Iterable[Any]) -> str:
 
 
 def to_html(report: Mapping[str, Any]) -> str:
-    summary = report['summary']
     title = report.get('title') or 'Device join audit'
     rows = []
     for row in report['tenants']:
@@ -227,8 +224,6 @@ def to_html(report: Mapping[str, Any]) -> str:
                         _e(row['status']), _e(row['tenant']), _e(row['status']), tenant, _e(STATUS_TEXT[row['status']]),
                         _cell([_scope_text(row['scope'])]), _cell(_members_text(row['add'])), _cell(_members_text(row['remove'])),
                         _cell(_settings_text(row['settings'])), _cell(_required_text(row)), _cell(list(row['errors']) + list(row.get('notes') or []))))
-    counts = '%d tenants: %d compliant, %d drifted, %d with errors, %d not applicable.' % (
-        summary['tenants'], summary['compliant'], summary['drifted'], summary['error'], summary['not_applicable'])
     generated = '<p class="meta">Generated %s</p>' % _e(report['generated']) if report.get('generated') else ''
     return '\n'.join([
         '<!DOCTYPE html>',
@@ -242,7 +237,7 @@ def to_html(report: Mapping[str, Any]) -> str:
         '<body>',
         '<h1>%s</h1>' % _e(title),
         generated,
-        '<p class="summary">%s</p>' % _e(counts),
+        '<p class="summary">%s</p>' % _e(_counts_text(report['summary'])),
         '<p class="meta">"Users may join devices to Microsoft Entra" (Autopilot step 2), audited against the desired state in the '
         'inventory. Nothing was changed.</p>',
         '<table>',

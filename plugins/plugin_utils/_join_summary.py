@@ -23,11 +23,11 @@ from typing import Any
 OTHER_SETTINGS = ('user_device_quota', 'require_mfa', 'local_admins', 'laps_enabled')
 
 _BOOL_TEXT = {True: 'yes', False: 'no'}
-_SCOPE_TEXT = {'all': 'All', 'selected': 'Selected', 'none': 'None'}  # as the Entra admin center names them
+SCOPE_TEXT = {'all': 'All', 'selected': 'Selected', 'none': 'None'}  # as the Entra admin center names them
 
 
 def _scope(scope: Any) -> str:
-    return _SCOPE_TEXT.get(str(scope), str(scope))
+    return SCOPE_TEXT.get(str(scope), str(scope))
 
 
 def _ran(result: Any) -> bool:
