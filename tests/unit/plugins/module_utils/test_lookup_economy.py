@@ -99,7 +99,7 @@ def test_a_deleted_users_id_given_as_a_group_fails_before_any_write(run, check):
     result, calls, _tokens = run(POLICY, check=check, **dict(AS_IS, users=[MEGAN], groups=[TECHNICIANS, DIEGO_DELETED]))
     assert result['failed'] and result['entries'] == [DIEGO_DELETED]
     assert 'it is the id of a deleted object listed under users' in result['msg']
-    assert PUT not in calls
+    assert calls == [POLICY_GET, GET_BY_IDS]  # checked, refused, nothing written
 
 
 def test_names_take_one_batch_per_twenty_and_no_get_by_ids(emulator, tenant, run):
