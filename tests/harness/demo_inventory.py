@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import sys
-import urllib.request
 from typing import Any
 
-FABRIKAM_TENANT_ID = '0d6c0c1e-5a2f-4f0b-9a61-3b7f2e8c4d15'  # the tenant id in tests/emulator/seeds/unrestricted.json
+# tests/harness/demo_inventory.py -> tests/emulator, so the script runs with any python that has the stdlib
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'emulator'))
+
+from graph_emulator.control import EmulatorControl  # noqa: E402
 
 # what each tenant should look like (the role's variables)
 DESIRED = {
@@ -39,15 +40,6 @@ DESIRED = {
 }
 
 
-def create_tenant(state: dict[str, Any], tenant_id: str, seed: str) -> dict[str, Any]:
-    context = ssl.create_default_context(cafile=state['ca_bundle'])
-    request = urllib.request.Request(state['control_url'] + '/tenants', method='POST',
-                                     data=json.dumps({'tenant_id': tenant_id, 'seed': seed}).encode('utf-8'),
-                                     headers={'Content-Type': 'application/json'})
-    with urllib.request.urlopen(request, context=context, timeout=30) as response:
-        return json.load(response)
-
-
 def connection(state: dict[str, Any], credentials: dict[str, Any]) -> dict[str, Any]:
     return {
         'ansible_connection': 'local',
@@ -64,7 +56,8 @@ def main() -> None:
     state_file, output_dir = sys.argv[1:3]
     with open(state_file, encoding='utf-8') as handle:
         state = json.load(handle)
-    fabrikam = create_tenant(state, FABRIKAM_TENANT_ID, 'unrestricted')
+    # the tenant id is the one in tests/emulator/seeds/unrestricted.json
+    fabrikam = EmulatorControl(state['control_url'], state['ca_bundle']).new_tenant(seed='unrestricted')
     hosts = {
         'contoso': dict(connection(state, state['demo']), **DESIRED['contoso']),
         'fabrikam': dict(connection(state, fabrikam), **DESIRED['fabrikam']),

@@ -34,7 +34,6 @@ from html.parser import HTMLParser
 from typing import Any
 
 import jinja2.sandbox
-import requests
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -45,36 +44,10 @@ POLICY_PUT = re.compile(r'policies/deviceRegistrationPolicy$')
 JWT = re.compile(r'eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.')
 
 
-class Emulator:
-    """The emulator's control API (no auth, loopback only)."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.control = config['emulator_control_url'].rstrip('/')
-        self.url = config['emulator_url'].rstrip('/')
-        self.ca_bundle = config['emulator_ca_bundle']
-        self.since = 0  # log entries up to this sequence number are from before this test
-
-    def mark(self) -> None:
-        self.since = max([entry['seq'] for tenant_id in TENANTS.values() for entry in self.log(tenant_id)], default=0)
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        response = requests.request(method, self.control + path, json=body, verify=self.ca_bundle, timeout=30)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    def new_tenant(self, tenant_id: str) -> dict[str, Any]:
-        return self.call('POST', '/tenants', {'tenant_id': tenant_id, 'seed': 'demo'})
-
-    def log(self, tenant_id: str) -> list[dict[str, Any]]:
-        answer = self.call('GET', '/log?tenant=%s&since=%d' % (tenant_id, self.since))
-        return answer['entries'] if isinstance(answer, dict) else answer
-
-    def policy_puts(self, tenant_id: str) -> list[dict[str, Any]]:
-        return [entry for entry in self.log(tenant_id)
-                if entry['kind'] == 'graph' and entry['method'] == 'PUT' and POLICY_PUT.search(entry['path'])]
-
-    def state(self, tenant_id: str) -> dict[str, Any]:
-        return self.call('GET', '/tenants/%s/state' % tenant_id)
+def policy_puts(control: Any, tenant_id: str, since: int) -> list[dict[str, Any]]:
+    """The PUTs of the policy in the tenant's log entries after `since` (an EmulatorControl)."""
+    return [entry for entry in control.log(tenant_id, since)
+            if entry['kind'] == 'graph' and entry['method'] == 'PUT' and POLICY_PUT.search(entry['path'])]
 
 
 def credential_environment(inputs: dict[str, str]) -> dict[str, str]:
@@ -101,9 +74,10 @@ def write(path: str, content: Any) -> None:
         handle.write(content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False))
 
 
-def private_data_dir(work: str, emulator: Emulator, tenants: dict[str, dict[str, Any]]) -> str:
+def private_data_dir(work: str, config: dict[str, Any], tenants: dict[str, dict[str, Any]]) -> str:
     """A private data dir as AWX writes one for a job: project, inventory, env/envvars, env/extravars."""
     data = os.path.join(work, 'job')
+    url = config['emulator_url'].rstrip('/')
     write(os.path.join(data, 'project', 'onboard.yml'), [{'ansible.builtin.import_playbook': 'entra.autopilot.allow_device_join'}])
     write(os.path.join(data, 'project', 'audit.yml'), [{'ansible.builtin.import_playbook': 'entra.autopilot.audit_device_join'}])
     fabrikam = tenants['fabrikam']
@@ -121,14 +95,14 @@ def private_data_dir(work: str, emulator: Emulator, tenants: dict[str, dict[str,
             'fabrikam': {
                 'entra_tenant_id': fabrikam['tenant_id'], 'entra_client_id': fabrikam['client_id'],
                 'entra_client_secret': fabrikam['client_secret'],
-                'entra_authority_host': emulator.url, 'entra_graph_endpoint': emulator.url,
+                'entra_authority_host': url, 'entra_graph_endpoint': url,
             },
         },
     }})
     contoso = tenants['contoso']
     envvars = credential_environment({'tenant_id': contoso['tenant_id'], 'client_id': contoso['client_id'],
-                                      'client_secret': contoso['client_secret'], 'authority_host': emulator.url,
-                                      'graph_endpoint': emulator.url})
+                                      'client_secret': contoso['client_secret'], 'authority_host': url,
+                                      'graph_endpoint': url})
     envvars.update({
         # what the execution environment provides in AWX: the collection, and private temp dirs
         'ANSIBLE_COLLECTIONS_PATH': os.environ['ANSIBLE_COLLECTIONS_PATH'],
@@ -137,7 +111,7 @@ def private_data_dir(work: str, emulator: Emulator, tenants: dict[str, dict[str,
         'ANSIBLE_HOME': os.path.join(work, 'ansible-home'),
     })
     write(os.path.join(data, 'env', 'envvars'), envvars)
-    write(os.path.join(data, 'env', 'extravars'), {'entra_ca_bundle': emulator.ca_bundle,
+    write(os.path.join(data, 'env', 'extravars'), {'entra_ca_bundle': config['emulator_ca_bundle'],
                                                    'audit_report_dir': os.path.join(work, 'reports')})
     return data
 
@@ -205,17 +179,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='integration_config.yml, with the emulator_* variables')
     with open(parser.parse_args().config, encoding='utf-8') as handle:
-        emulator = Emulator(yaml.safe_load(handle))
+        config = yaml.safe_load(handle)
+    sys.path.insert(0, os.path.join(collection_root(), 'tests', 'emulator'))
+    from graph_emulator.control import EmulatorControl  # pylint: disable=import-outside-toplevel
+    from graph_emulator.testing import DEMO_IDS  # pylint: disable=import-outside-toplevel
+    emulator = EmulatorControl(config['emulator_control_url'], config['emulator_ca_bundle'])
 
-    tenants = {name: emulator.new_tenant(tenant_id) for name, tenant_id in TENANTS.items()}
-    emulator.mark()
+    tenants = {name: emulator.new_tenant(tenant_id, 'demo') for name, tenant_id in TENANTS.items()}
+    since = emulator.last_seq()  # log entries up to this one are from before the jobs
     secrets = [tenant['client_secret'] for tenant in tenants.values()]
     contoso_id, fabrikam_id = tenants['contoso']['tenant_id'], tenants['fabrikam']['tenant_id']
-    users = {user['userPrincipalName'].lower(): user['id'] for user in emulator.state(contoso_id)['users']}
-    groups = {group['displayName']: group['id'] for group in emulator.state(contoso_id)['groups']}
 
     with tempfile.TemporaryDirectory() as work:
-        data = private_data_dir(work, emulator, tenants)
+        data = private_data_dir(work, config, tenants)
         jobs = []
 
         preview = Job(data, 'onboard-check', 'onboard.yml', '--check --diff --limit contoso')
@@ -223,29 +199,29 @@ def main() -> None:
         preview.check(preview.status == 'successful', 'the check job did not succeed')
         preview.check('--check' in preview.command, 'ansible-runner did not pass --check: %s' % preview.command)
         preview.check(bool(preview.changed_tasks()), 'check mode did not report the pending change')
-        preview.check(emulator.policy_puts(contoso_id) == [], 'the check job wrote to the tenant')
+        preview.check(policy_puts(emulator, contoso_id, since) == [], 'the check job wrote to the tenant')
         preview.check(ALEX in preview.stdout, 'the diff does not name %s' % ALEX)
 
         onboard = Job(data, 'onboard-run', 'onboard.yml', '--limit contoso -vvv')
         jobs.append(onboard)
         onboard.check(onboard.status == 'successful', 'the onboarding job did not succeed')
         onboard.check(bool(onboard.changed_tasks()), 'the onboarding job changed nothing')
-        puts = emulator.policy_puts(contoso_id)
+        puts = policy_puts(emulator, contoso_id, since)
         onboard.check(len(puts) == 1, 'expected one PUT of the policy, found %d' % len(puts))
         selected = emulator.state(contoso_id)['policy']['azureADJoin']['allowedToJoin']
-        onboard.check(users[ALEX.lower()] in [user.lower() for user in selected['users']], '%s is not in the list' % ALEX)
-        onboard.check(groups[GROUP] in [group.lower() for group in selected['groups']], '%s is not in the list' % GROUP)
+        onboard.check(DEMO_IDS['alex'] in [user.lower() for user in selected['users']], '%s is not in the list' % ALEX)
+        onboard.check(DEMO_IDS['it_department'] in [group.lower() for group in selected['groups']], '%s is not in the list' % GROUP)
 
         again = Job(data, 'onboard-again', 'onboard.yml', '--limit contoso')
         jobs.append(again)
         again.check(again.status == 'successful', 'the second onboarding job did not succeed')
         again.check(again.changed_tasks() == [], 'the second run changed %s' % again.changed_tasks())
-        again.check(len(emulator.policy_puts(contoso_id)) == 1, 'the second run wrote to the tenant')
+        again.check(len(policy_puts(emulator, contoso_id, since)) == 1, 'the second run wrote to the tenant')
 
         audit = Job(data, 'audit', 'audit.yml', '--check')
         jobs.append(audit)
         audit.check(audit.status == 'successful', 'the audit job did not succeed')
-        audit.check(len(emulator.policy_puts(contoso_id)) == 1 and emulator.policy_puts(fabrikam_id) == [],
+        audit.check(len(policy_puts(emulator, contoso_id, since)) == 1 and policy_puts(emulator, fabrikam_id, since) == [],
                     'the audit wrote to a tenant')
         with open(os.path.join(work, 'reports', 'device_join_audit.json'), encoding='utf-8') as handle:
             report = {row['tenant']: row for row in json.load(handle)['tenants']}
@@ -261,13 +237,13 @@ def main() -> None:
         audit.check(ALEX in table.rows['fabrikam']['text'] and GROUP in table.rows['fabrikam']['text'],
                     'the HTML row of fabrikam does not name what to add')
         audit.check(table.rows.get('contoso', {}).get('status') == 'compliant', 'the HTML does not show contoso compliant')
+        audit.check(all(secret not in html_report for secret in secrets), 'a client secret appears in the report')
 
         for job in jobs:
             texts = job.event_texts + [job.stdout]
             for secret in secrets:
                 job.check(not any(secret in text for text in texts), 'a client secret appears in the job output')
             job.check(not any(JWT.search(text) for text in texts), 'an access token appears in the job output')
-            job.check(all(secret not in html_report for secret in secrets), 'a client secret appears in the report')
     print('awx jobs: check, run, idempotent run and audit behaved as AWX jobs should; no secret in any event')
 
 
