@@ -13,6 +13,7 @@ Nothing here is a test: it prints numbers and fails only when a run itself fails
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -27,11 +28,6 @@ from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PLAYBOOKS = os.path.join(HERE, 'playbooks')
-
-# the demo seed's Selected list (tests/emulator/seeds/demo.json): two users (one deleted) and one group
-MEGAN = 'cd4e460e-f211-4a48-827a-82c054036213'
-DIEGO_DELETED = '845f4493-b41a-4e1b-8640-d31c1282cb20'
-TECHNICIANS = '6cd0d409-6780-4876-ae1c-fea043980712'
 NAME_COUNTS = (1, 20, 100, 1000, 5000)
 BATCH_SIZE = 20
 
@@ -53,9 +49,7 @@ class Bench:
         sys.path.insert(0, args.emulator_path)
         sys.path.insert(0, args.collections)
         from graph_emulator.control import EmulatorControl  # pylint: disable=import-outside-toplevel
-        from graph_emulator.directory import GENERATED_NAMESPACE  # pylint: disable=import-outside-toplevel
         self.control = EmulatorControl(self.state['control_url'], self.state['ca_bundle'], timeout=120)
-        self.namespace = GENERATED_NAMESPACE
         self.runs = args.runs
         self.latency = args.latency
         self.work = os.path.abspath(args.work)
@@ -79,23 +73,22 @@ class Bench:
             # the token cache and the locks of these runs live here, apart from anything else on the machine
             'TMPDIR': os.path.join(self.work, 'tmp'),
         })
-        self._runs = 0
+        self._playbook_runs = 0  # numbers the log and extra-vars files of each ansible-playbook run
 
     # -- tenants -----------------------------------------------------------------------------------------------
 
     def upns(self, count: int) -> list[str]:
         return ['member%04d@contoso.com' % number for number in range(1, count + 1)]
 
-    def user_id(self, upn: str) -> str:
-        return str(uuid.uuid5(self.namespace, upn.lower()))
-
     def tenant(self, members: int = 0) -> dict[str, Any]:
         """A new tenant from the demo seed; with ``members``, that many more users, all in the Selected list."""
-        state = json.loads(json.dumps(self.demo_state))
+        # the emulator's own id rule, so the Selected list names the users it will generate
+        from graph_emulator.directory import generated_user_id  # pylint: disable=import-outside-toplevel
+        state = copy.deepcopy(self.demo_state)  # plain JSON data from the control API
         join = state['policy']['azureADJoin']['allowedToJoin']
         if members:
             state['generated_users'] = [{'count': members, 'userPrincipalName': 'member{n:04d}@contoso.com', 'displayName': 'Member {n}'}]
-            join['users'] = [self.user_id(upn) for upn in self.upns(members)]
+            join['users'] = [generated_user_id(upn) for upn in self.upns(members)]
         credentials = self.control.new_tenant(str(uuid.uuid4()), state=state)
         credentials['expected_users'] = sorted(join.get('users', []))
         credentials['expected_groups'] = sorted(join.get('groups', []))
@@ -125,13 +118,13 @@ class Bench:
 
     def playbook(self, playbook: str, inventory: str, extra: dict[str, Any] | None = None, *, forks: int = 1, check: bool = False) -> float:
         """Run one playbook; its wall time in seconds. A failed run stops the benchmark with the end of its output."""
-        self._runs += 1
+        self._playbook_runs += 1
         command = [self.playbook_bin, '-i', inventory, os.path.join(PLAYBOOKS, playbook), '-f', str(forks)]
         if extra:
-            command += ['-e', '@' + self._private_json(os.path.join(self.work, 'inventories', 'extra-%d.json' % self._runs), extra)]
+            command += ['-e', '@' + self._private_json(os.path.join(self.work, 'inventories', 'extra-%d.json' % self._playbook_runs), extra)]
         if check:
             command.append('--check')
-        log = os.path.join(self.work, 'logs', 'run-%04d-%s.log' % (self._runs, playbook.replace('.yml', '')))
+        log = os.path.join(self.work, 'logs', 'run-%04d-%s.log' % (self._playbook_runs, playbook.replace('.yml', '')))
         started = time.monotonic()
         with open(log, 'w', encoding='utf-8') as output:
             status = subprocess.run(command, env=self.env, stdout=output, stderr=subprocess.STDOUT, check=False).returncode
@@ -142,33 +135,33 @@ class Bench:
             raise SystemExit('bench: %s failed (exit %d; log %s):\n%s' % (playbook, status, log, tail))
         return seconds
 
-    def log_mark(self) -> int:
-        return self.control.last_seq()
-
     def counts(self, tenants: list[dict[str, Any]], since: int) -> dict[str, int]:
         """Requests the tenants received since ``since``, by kind."""
         found = {'token': 0, 'discovery': 0, 'policy_get': 0, 'put': 0, 'get_by_ids': 0, 'batch': 0, 'batch_items': 0,
                  'count_items': 0, 'other': 0, 'graph': 0}
-        for tenant in tenants:
-            for entry in self.control.log(tenant=tenant['tenant_id'], since=since):
-                kind, method, path = entry['kind'], entry['method'], entry['path']
-                if kind in ('token', 'msi'):
-                    found['token'] += 1
-                elif kind == 'discovery':
-                    found['discovery'] += 1
-                elif kind == 'batch-item':
-                    found['batch_items'] += 1
-                    found['count_items'] += path.endswith('/$count')
-                elif kind == 'graph':
-                    found['graph'] += 1
-                    if path.endswith('/policies/deviceRegistrationPolicy'):
-                        found['policy_get' if method == 'GET' else 'put'] += 1
-                    elif path.endswith('/directoryObjects/getByIds'):
-                        found['get_by_ids'] += 1
-                    elif path.endswith('/$batch'):
-                        found['batch'] += 1
-                    else:
-                        found['other'] += 1
+        # one log request for all tenants (50 in the scale audit), matched as the emulator's tenant filter does
+        wanted = {tenant['tenant_id'].lower() for tenant in tenants}
+        for entry in self.control.log(since=since):
+            if (entry.get('tenant') or '').lower() not in wanted:
+                continue
+            kind, method, path = entry['kind'], entry['method'], entry['path']
+            if kind in ('token', 'msi'):
+                found['token'] += 1
+            elif kind == 'discovery':
+                found['discovery'] += 1
+            elif kind == 'batch-item':
+                found['batch_items'] += 1
+                found['count_items'] += path.endswith('/$count')
+            elif kind == 'graph':
+                found['graph'] += 1
+                if path.endswith('/policies/deviceRegistrationPolicy'):
+                    found['policy_get' if method == 'GET' else 'put'] += 1
+                elif path.endswith('/directoryObjects/getByIds'):
+                    found['get_by_ids'] += 1
+                elif path.endswith('/$batch'):
+                    found['batch'] += 1
+                else:
+                    found['other'] += 1
         return found
 
     def timed_pairs(self, variants: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
@@ -184,13 +177,15 @@ class Bench:
 
 def economy(bench: Bench) -> list[dict[str, Any]]:
     """One run of each case, normal and check mode, without and with a (warm) token cache, counted from the log."""
+    from graph_emulator.testing import DEMO_IDS  # pylint: disable=import-outside-toplevel
     demo = bench.tenant()
     member_tenant = bench.tenant()
     named = {count: bench.tenant(members=count) for count in NAME_COUNTS}
-    as_is = {'allowed_to_join': 'selected', 'groups': [TECHNICIANS]}
+    as_is = {'allowed_to_join': 'selected', 'groups': [DEMO_IDS['technicians']]}
+    # the demo seed's Selected list as it is: two users (one deleted) and one group
     cases: list[tuple[str, dict[str, Any], str, dict[str, Any], dict[str, int]]] = [
         ('info module', demo, 'info', {}, {'policy_get': 1, 'get_by_ids': 1, 'batch': 1}),
-        ('policy, idempotent, ids', demo, 'policy', dict(as_is, users=[MEGAN, DIEGO_DELETED]), {'policy_get': 1}),
+        ('policy, idempotent, ids', demo, 'policy', dict(as_is, users=[DEMO_IDS['megan'], DEMO_IDS['diego_deleted']]), {'policy_get': 1}),
     ]
     for count, tenant in named.items():
         cases.append(('policy, idempotent, %d name%s' % (count, '' if count == 1 else 's'), tenant, 'policy', dict(as_is, users=bench.upns(count)),
@@ -209,7 +204,7 @@ def economy(bench: Bench) -> list[dict[str, Any]]:
             for cache in (False, True):
                 if module == 'member':
                     bench.control.reset(tenant['tenant_id'])  # so that every run adds the user again
-                since = bench.log_mark()
+                since = bench.control.last_seq()
                 bench.playbook('module.yml', inventory, {'bench_module': module, 'bench_args': args, 'bench_token_cache': cache}, check=check)
                 counted = bench.counts([tenant], since)
                 if cache:
@@ -239,7 +234,7 @@ def audit(bench: Bench, tenants: list[dict[str, Any]], forks: int, label: str) -
 
     def variant(name: str, playbook: str, extra: dict[str, Any]) -> Callable[[], float]:
         def run() -> float:
-            since = bench.log_mark()
+            since = bench.control.last_seq()
             seconds = bench.playbook(playbook, inventory, extra, forks=forks)
             requests[name] = bench.counts(tenants, since)
             return seconds
@@ -283,7 +278,7 @@ def resolve_names(bench: Bench, tenant: dict[str, Any], count: int) -> dict[str,
         def run() -> float:
             client = GraphClient(session, settings.graph_endpoint, settings.api_version, token, timeout=60, max_retries=5,
                                  max_parallel=parallel)
-            since = bench.log_mark()
+            since = bench.control.last_seq()
             started = time.monotonic()
             resolved = PrincipalResolver(client).resolve(upns, [])
             seconds = time.monotonic() - started
@@ -303,12 +298,13 @@ def resolve_names(bench: Bench, tenant: dict[str, Any], count: int) -> dict[str,
 
 def module_names(bench: Bench, tenant: dict[str, Any], count: int) -> dict[str, Any]:
     """The policy module in check mode with ``count`` member names (idempotent): wall time and requests."""
+    from graph_emulator.testing import DEMO_IDS  # pylint: disable=import-outside-toplevel
     inventory = bench.inventory('names', 'bench', [tenant])
-    extra = {'bench_module': 'policy', 'bench_args': {'allowed_to_join': 'selected', 'users': bench.upns(count), 'groups': [TECHNICIANS]}}
+    extra = {'bench_module': 'policy', 'bench_args': {'allowed_to_join': 'selected', 'users': bench.upns(count), 'groups': [DEMO_IDS['technicians']]}}
     requests: dict[str, int] = {}
 
     def run() -> float:
-        since = bench.log_mark()
+        since = bench.control.last_seq()
         seconds = bench.playbook('module.yml', inventory, extra, check=True)
         requests.update(bench.counts([tenant], since))
         return seconds

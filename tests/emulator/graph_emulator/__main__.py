@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--exit-with-parent', action='store_true',
                         help='stop when the process that started it ends, even if it was killed before it could stop the emulator')
     args = parser.parse_args(argv)
+    # read before the slow start-up (seeding, TLS): a parent that dies meanwhile is then still noticed
+    parent = os.getppid()
 
     workdir = args.workdir or tempfile.mkdtemp(prefix='graph-emulator-')
     try:
@@ -76,7 +78,6 @@ def main(argv: list[str] | None = None) -> int:
     write_atomically(args.state_file, state)
     print('graph_emulator %s ready at %s (tenant %s); state file %s' % (__version__, emulator.base_url, tenant.tenant_id, args.state_file),
           flush=True)
-    parent = os.getppid()
     while not stop.wait(0.5):
         if args.exit_with_parent and os.getppid() != parent:
             break  # orphaned: whoever started it (a test run, the harness) is gone

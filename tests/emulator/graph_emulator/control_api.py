@@ -55,7 +55,8 @@ class ControlService:
         parts = [urllib.parse.unquote(part) for part in request.path.strip('/').split('/')[1:]]
         method = request.method
         if not parts and method == 'GET':
-            return {'status': 'ready', 'url': emulator.base_url, 'tenants': emulator.tenants.ids()}
+            # last_seq here lets clients take a log mark without fetching the whole log
+            return {'status': 'ready', 'url': emulator.base_url, 'tenants': emulator.tenants.ids(), 'last_seq': emulator.log.last_seq}
         head = parts[0] if parts else ''
         if head == 'tenants':
             return self._tenants(request, parts[1:])

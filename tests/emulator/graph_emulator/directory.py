@@ -63,6 +63,11 @@ DEFAULT_POLICY: dict = {
 GENERATED_NAMESPACE = uuid.UUID('5b0f1c52-8a47-4f43-9a0e-3c1f6d9e2a10')
 
 
+def generated_user_id(upn: str) -> str:
+    """The object id a ``generated_users`` entry gives the user ``upn`` (so callers can list them before they exist)."""
+    return str(uuid.uuid5(GENERATED_NAMESPACE, upn.lower()))
+
+
 class StateError(ValueError):
     """A seed or state that cannot be loaded (the message says what is wrong)."""
 
@@ -197,7 +202,7 @@ def _generated_users(specs: list) -> list[dict]:
         for number in range(1, spec['count'] + 1):
             upn = spec['userPrincipalName'].format(n=number)
             users.append({
-                'id': str(uuid.uuid5(GENERATED_NAMESPACE, upn.lower())),
+                'id': generated_user_id(upn),
                 'userPrincipalName': upn,
                 'displayName': spec['displayName'].format(n=number),
                 'mail': upn if spec.get('mail', True) else None,

@@ -50,6 +50,13 @@ class RequestLog:
         with self._lock:
             return self._seq
 
+    def close(self) -> None:
+        """Close the log file; entries appended afterwards stay in memory only."""
+        with self._lock:
+            if self._file:
+                self._file.close()
+                self._file = None
+
 
 @dataclass
 class Fault:

@@ -244,6 +244,7 @@ class Emulator:
         self.httpd.server_close()
         if self._thread:
             self._thread.join(timeout=5)
+        self.log.close()  # after the server: no request is writing to it any more
 
 
 class _Server(ThreadingHTTPServer):

@@ -17,6 +17,8 @@ from .pki import SigningKey
 
 GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000'
 TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange'
+# Entra's message for an expired token, for freshly verified and cached tokens alike
+EXPIRED_MESSAGE = 'Lifetime validation failed, the token is expired.'
 
 
 @dataclass
@@ -90,11 +92,9 @@ class TokenService:
         key = (token, tuple(audiences))
         known = self._verified.get(key)
         if known is not None:
-            now = time.time()
-            if known['exp'] <= now:
-                raise InvalidToken('Lifetime validation failed, the token is expired.')
-            if known.get('nbf', now) > now:
-                raise InvalidToken('Lifetime validation failed, the token is not yet valid.')
+            # no nbf check: the token passed it when it was verified, and time only moves forward
+            if known['exp'] <= time.time():
+                raise InvalidToken(EXPIRED_MESSAGE)
             return dict(known)
         claims = self._verify(token, audiences)
         if len(self._verified) >= 10000:
@@ -114,7 +114,7 @@ class TokenService:
             claims = jwt.decode(token, self.key.public_key, algorithms=['RS256'], audience=audiences,
                                 options={'require': ['exp', 'aud', 'tid']})
         except jwt.ExpiredSignatureError:
-            raise InvalidToken('Lifetime validation failed, the token is expired.')
+            raise InvalidToken(EXPIRED_MESSAGE)
         except jwt.InvalidAudienceError:
             raise InvalidToken('Access token validation failure. Invalid audience.')
         except jwt.ImmatureSignatureError:
